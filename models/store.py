@@ -13,7 +13,9 @@ from pathlib import Path
 from typing import Any
 
 
-def save(name: str, src: Path, *, metadata: dict[str, Any], labels: dict[str, str] | None = None) -> str:
+def save(
+    name: str, src: Path, *, metadata: dict[str, Any], labels: dict[str, str] | None = None
+) -> str:
     """Copy the files of ``src`` into a new store entry ``name:<generated version>``; return the tag."""
     import bentoml
 

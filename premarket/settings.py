@@ -42,6 +42,18 @@ class Target(BaseModel):
     timeout_s: float = Field(default=8.0, gt=0)
 
 
+class TftTarget(Target):
+    url: str = "http://127.0.0.1:3001"
+
+
+class NhitsTarget(Target):
+    url: str = "http://127.0.0.1:3002"
+
+
+class SentimentTarget(Target):
+    url: str = "http://127.0.0.1:3003"
+
+
 class ChainSettings(BaseModel):
     """The forecast fallback chain TFT -> N-HITS -> statistical."""
 
@@ -132,9 +144,9 @@ class Settings(BaseSettings):
     )
 
     symbols: Annotated[list[str], NoDecode] = Field(default_factory=lambda: list(SYMBOLS))
-    tft: Target = Target(url="http://127.0.0.1:3001")
-    nhits: Target = Target(url="http://127.0.0.1:3002")
-    sentiment: Target = Target(url="http://127.0.0.1:3003")
+    tft: TftTarget = TftTarget()
+    nhits: NhitsTarget = NhitsTarget()
+    sentiment: SentimentTarget = SentimentTarget()
     chain: ChainSettings = ChainSettings()
     signal: SignalSettings = SignalSettings()
     alerts: AlertSettings = AlertSettings()
