@@ -250,6 +250,10 @@ class ModelScopeResponse(BaseModel):
     Message: str = "success"
     RequestId: str
     Data: Any = None
+    InferenceTimeMs: float | None = Field(
+        default=None,
+        description="Model time measured inside the service (ours; absent on ModelScope).",
+    )
 
 
 class SentimentInput(BaseModel):

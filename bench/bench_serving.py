@@ -1,0 +1,144 @@
+"""Latency of the three model services over HTTP on loopback, at 1 and 32 concurrent clients.
+
+Starts the services (``serving.launch.ServiceGroup``, free ports, the models of the current
+BentoML store) and replays real requests: the original callers' flat body with 30 real daily
+rows for TFT and N-HITS, eight real headlines in one envelope for sentiment. The baseline is
+the same model called in-process (no HTTP, no batching), so ``ratio`` is the share of the
+latency spent in the model itself. Any non-200 answer is counted in ``*_errors`` (target 0).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+
+from serving.launch import SERVICES, ServiceGroup, free_port
+from serving.samples import forecast_body, headlines
+
+TARGET_P50_MS = {"nhits": 5.0, "tft": 25.0, "sentiment": 60.0}
+SEQUENTIAL_REQUESTS = 200
+CONCURRENT_CLIENTS = 32
+REQUESTS_PER_CLIENT = 10
+WARM_UP_REQUESTS = 20
+
+
+def _request(name: str) -> tuple[str, dict]:
+    if name == "sentiment":
+        return "/call", {"input": headlines(8)}
+    return "/predict", forecast_body("AAPL", 30)
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def sequential(url: str, path: str, body: dict, count: int) -> tuple[list[float], int]:
+    """Latencies (ms) of ``count`` requests one after another, and the number of errors."""
+    latencies, errors = [], 0
+    with httpx.Client(base_url=url, timeout=30) as client:
+        for _ in range(count):
+            start = time.perf_counter()
+            response = client.post(path, json=body)
+            latencies.append((time.perf_counter() - start) * 1000.0)
+            errors += response.status_code != 200
+    return latencies, errors
+
+
+def concurrent(url: str, path: str, body: dict, clients: int, each: int) -> tuple[list[float], int]:
+    """Latencies (ms) with ``clients`` clients each sending ``each`` requests back to back."""
+
+    async def client_loop(client: httpx.AsyncClient, out: list[tuple[float, bool]]) -> None:
+        for _ in range(each):
+            start = time.perf_counter()
+            response = await client.post(path, json=body)
+            out.append(((time.perf_counter() - start) * 1000.0, response.status_code == 200))
+
+    async def run() -> list[tuple[float, bool]]:
+        out: list[tuple[float, bool]] = []
+        limits = httpx.Limits(max_connections=clients)
+        async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits) as client:
+            await asyncio.gather(*(client_loop(client, out) for _ in range(clients)))
+        return out
+
+    results = asyncio.run(run())
+    return [ms for ms, _ in results], sum(not ok for _, ok in results)
+
+
+def in_process(name: str, count: int = 100) -> list[float]:
+    """Latencies (ms) of the bare model call the service makes for one request."""
+    call = _model_call(name)
+    call()
+    latencies = []
+    for _ in range(count):
+        start = time.perf_counter()
+        call()
+        latencies.append((time.perf_counter() - start) * 1000.0)
+    return latencies
+
+
+def _model_call(name: str) -> Callable[[], object]:
+    """The model as the service loads it (same torch thread setting), called on one request."""
+    from serving.runtime import limit_torch_threads, model_dir
+
+    rows = forecast_body("AAPL", 30)["sequence_data"]
+    if name == "nhits":
+        from models.nhits.inference import NHitsForecaster
+
+        model = NHitsForecaster.load(model_dir("nhits")[1])
+        return lambda: model.forecast([[r[3] for r in rows]])
+    if name == "tft":
+        from models.tft.predictor import TFTPredictor
+
+        limit_torch_threads()
+        model = TFTPredictor.load(model_dir("tft")[1])
+        return lambda: model.forecast([("AAPL", rows, None)])
+    from models.sentiment.default import load_default
+
+    limit_torch_threads()
+    classifier = load_default()
+    return lambda: classifier.predict(headlines(8))
+
+
+def _entry(ours: float, baseline: float, target: str, unit: str = "ms") -> dict:
+    return {
+        "ours": round(ours, 3),
+        "baseline": round(baseline, 3),
+        "ratio": round(baseline / ours, 4) if ours else None,
+        "unit": unit,
+        "target": target,
+    }
+
+
+def run() -> dict:
+    results: dict[str, dict] = {}
+    logs = Path(tempfile.mkdtemp(prefix="bench-serving-"))  # keeps server logs off the report
+    with ServiceGroup({name: free_port() for name in SERVICES}, log_dir=logs) as group:
+        for name, url in group.urls.items():
+            path, body = _request(name)
+            sequential(url, path, body, WARM_UP_REQUESTS)
+            base = in_process(name)
+            base_p50, base_p99 = _percentile(base, 0.5), _percentile(base, 0.99)
+            one, errors_one = sequential(url, path, body, SEQUENTIAL_REQUESTS)
+            many, errors_many = concurrent(url, path, body, CONCURRENT_CLIENTS, REQUESTS_PER_CLIENT)
+            target = f"p50 < {TARGET_P50_MS[name]:g} ms"
+            results[f"serving_{name}_p50_c1"] = _entry(statistics.median(one), base_p50, target)
+            results[f"serving_{name}_p99_c1"] = _entry(_percentile(one, 0.99), base_p99, "-")
+            results[f"serving_{name}_p50_c32"] = _entry(statistics.median(many), base_p50, "-")
+            results[f"serving_{name}_p99_c32"] = _entry(_percentile(many, 0.99), base_p99, "-")
+            results[f"serving_{name}_errors"] = _entry(
+                errors_one + errors_many, 0, "0 errors", unit="requests"
+            )
+    return results
+
+
+if __name__ == "__main__":
+    import json
+
+    print(json.dumps(run(), indent=2))

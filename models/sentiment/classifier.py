@@ -1,0 +1,188 @@
+"""Score texts with any local Hugging Face sequence-classification checkpoint.
+
+Loading takes a folder written by ``save_pretrained`` (safetensors only: no pickles are ever
+unpickled) or a hub id, which needs a reachable hub; offline it fails with one line saying how to
+provide a local copy. Label names are normalised once at load time (see ``labels.py``).
+
+Truncation: each text is cleaned (links dropped, see ``text.py``), cut to
+``MAX_CHARS_PER_TOKEN * max_length`` characters so that tokenising a huge text stays cheap, and
+then truncated to ``max_length`` tokens: the checkpoint tokenizer's ``model_max_length``, at most
+the model's position limit and 512. The project's model says 128 tokens, about 500 characters
+of headline and summary; longer text is scored on its beginning.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping
+from pathlib import Path
+
+import torch
+from transformers import AutoModelForSequenceClassification, AutoTokenizer, PreTrainedModel
+
+from models.sentiment.labels import normalise
+from models.sentiment.text import check_texts, clean
+from premarket.protocol import SentimentScores
+
+HARD_MAX_LENGTH = 512
+MAX_CHARS_PER_TOKEN = 16
+"""A generous bound on characters per token (English averages about 4)."""
+BATCH_SIZE = 16
+"""Texts per forward pass, sorted by length first: headlines run from about 7 to 40 tokens, so
+small sorted batches pad little (30% fewer tokens than one batch of 64 on real headlines)."""
+
+
+class SentimentModelError(RuntimeError):
+    """A checkpoint that cannot be loaded; the message is one line saying what to do."""
+
+
+def quantize_int8(model: torch.nn.Module) -> torch.nn.Module:
+    """Dynamic int8 quantisation of every Linear layer (CPU only), as the original's int8 model.
+
+    Weights are quantised from the float checkpoint at load time, which takes well under a
+    second, so only the float weights are ever stored.
+    """
+    from torch.ao.quantization import quantize_dynamic
+
+    with warnings.catch_warnings():
+        # torch 2.13 flags its quantised tensor constructors as deprecated; they still work.
+        warnings.filterwarnings("ignore", message=r".*quantize_per_tensor", category=UserWarning)
+        return quantize_dynamic(model.to("cpu"), {torch.nn.Linear}, dtype=torch.qint8)
+
+
+class SentimentClassifier:
+    """A loaded checkpoint that answers :class:`SentimentScores` for a list of texts."""
+
+    source = "model"
+
+    def __init__(
+        self,
+        model: PreTrainedModel,
+        tokenizer,
+        *,
+        labels: list[str],
+        version: str,
+        max_length: int,
+        device: str = "cpu",
+        batch_size: int = BATCH_SIZE,
+    ) -> None:
+        self.model = model.eval()
+        self.tokenizer = tokenizer
+        self.labels = labels
+        self.version = version
+        self.max_length = max_length
+        self.device = device
+        self.batch_size = batch_size
+
+    @classmethod
+    def load(
+        cls,
+        source: str | Path,
+        *,
+        quantized: bool = False,
+        device: str | None = None,
+        version: str | None = None,
+        label_map: Mapping[str, str] | None = None,
+    ) -> SentimentClassifier:
+        """Load a checkpoint folder or hub id; ``quantized`` gives the int8 CPU variant.
+
+        ``device`` defaults to ``cuda`` when available, else ``cpu`` (always ``cpu`` when
+        quantized). ``version`` defaults to the folder name or hub id, with ``-int8`` appended
+        for the quantised variant.
+        """
+        if device is None:
+            device = "cuda" if torch.cuda.is_available() and not quantized else "cpu"
+        if quantized and device != "cpu":
+            raise SentimentModelError(f"device={device!r}: the int8 variant runs on cpu only")
+        model, tokenizer = _load_checkpoint(source)
+        try:
+            labels = normalise(model.config.id2label, label_map)
+        except ValueError as exc:
+            raise SentimentModelError(f"{source}: {exc}") from None
+        model = quantize_int8(model) if quantized else model.to(device)
+        limits = [HARD_MAX_LENGTH, getattr(model.config, "max_position_embeddings", None)]
+        limits.append(getattr(tokenizer, "model_max_length", None))
+        max_length = min(x for x in limits if isinstance(x, int) and x > 0)
+        name = version or (Path(source).name if Path(source).is_dir() else str(source))
+        return cls(
+            model,
+            tokenizer,
+            labels=labels,
+            version=f"{name}-int8" if quantized and not name.endswith("-int8") else name,
+            max_length=max_length,
+            device=device,
+        )
+
+    def predict(self, texts: list[str]) -> list[SentimentScores]:
+        """Every label with its probability, highest first, for each text (in input order).
+
+        Raises ``ValueError``/``TypeError`` naming the first text that is empty or not a string.
+        """
+        check_texts(texts)
+        probs = self.probabilities(texts)
+        out = []
+        for row in probs.tolist():
+            ranked = sorted(zip(self.labels, row, strict=True), key=lambda x: -x[1])
+            out.append(
+                SentimentScores(
+                    labels=[label for label, _ in ranked],
+                    scores=[round(p, 6) for _, p in ranked],
+                    source=self.source,
+                )
+            )
+        return out
+
+    @torch.inference_mode()
+    def probabilities(self, texts: list[str]) -> torch.Tensor:
+        """Class probabilities (rows in input order, columns in ``self.labels`` order).
+
+        Texts are sorted by length before batching so that each batch pads little.
+        """
+        cut = MAX_CHARS_PER_TOKEN * self.max_length
+        cleaned = [clean(t[:cut]) for t in texts]
+        order = sorted(range(len(cleaned)), key=lambda i: len(cleaned[i]))
+        probs = torch.empty(len(cleaned), len(self.labels))
+        for start in range(0, len(order), self.batch_size):
+            idx = order[start : start + self.batch_size]
+            enc = self.tokenizer(
+                [cleaned[i] for i in idx],
+                padding=True,
+                truncation=True,
+                max_length=self.max_length,
+                return_tensors="pt",
+            )
+            logits = self.model(
+                input_ids=enc["input_ids"].to(self.device),
+                attention_mask=enc["attention_mask"].to(self.device),
+            ).logits
+            probs[idx] = logits.float().softmax(-1).cpu()
+        return probs
+
+
+def _load_checkpoint(source: str | Path):
+    """Model and tokenizer from a local folder, or from the hub when it is reachable."""
+    local = Path(source).expanduser()
+    if local.is_dir():
+        if not any(local.glob("*.safetensors")):
+            raise SentimentModelError(
+                f"{local}: no *.safetensors weights; re-save the checkpoint with "
+                f"save_pretrained(dir) (pickled .bin weights are not loaded)"
+            )
+        where = str(local)
+    elif Path(str(source)).is_absolute() or str(source).startswith((".", "~")):
+        raise SentimentModelError(f"{source}: no such checkpoint folder")
+    else:
+        where = str(source)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(where)
+        model = AutoModelForSequenceClassification.from_pretrained(where, use_safetensors=True)
+    except (OSError, ValueError) as exc:
+        if local.is_dir():
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise SentimentModelError(f"{local}: not a loadable checkpoint ({reason})") from None
+        raise SentimentModelError(
+            f"cannot load '{source}': it is not a local folder and the Hugging Face hub is "
+            f"unreachable or offline (HF_HUB_OFFLINE); on a connected machine run "
+            f"`hf download {source} --local-dir DIR`, copy DIR here and pass its path"
+        ) from None
+    return model, tokenizer

@@ -1,0 +1,82 @@
+"""``premarket accuracy``: score the forecasts whose closes are known, print and chart them."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from orchestrator.analyze import _date
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--offline", action="store_true", help="Realized closes from the offline CSV."
+    )
+    parser.add_argument("--prices", type=Path, metavar="CSV", help="Offline price CSV.")
+    parser.add_argument(
+        "--as-of", type=_date, metavar="DATE", help="Window end (default: latest scored)."
+    )
+    parser.add_argument(
+        "--chart", type=Path, metavar="PNG", help="Chart path (default: STATE_DIR/accuracy.png)."
+    )
+    parser.add_argument("--json", action="store_true", help="Print the figures as JSON.")
+
+
+def run(args: argparse.Namespace) -> int:
+    from orchestrator.accuracy import AccuracyLedger, accuracy_document, plot
+    from orchestrator.schedule import calendar_of
+    from orchestrator.store import Store
+    from orchestrator.upkeep import score_accuracy
+    from premarket.settings import load_settings
+
+    if args.prices and not args.prices.is_file():
+        raise FileNotFoundError(f"--prices: {args.prices} does not exist")
+    settings = load_settings(**({"prices_csv": args.prices} if args.prices else {}))
+    calendar = calendar_of(settings)
+    store = Store(settings.database_url)
+    try:
+        new = asyncio.run(score_accuracy(settings, store, offline=args.offline))
+        scores = AccuracyLedger(store.engine).scores()
+    finally:
+        store.close()
+    doc = accuracy_document(scores, calendar, args.as_of)
+    chart = plot(scores, calendar, args.chart or Path(settings.state_dir) / "accuracy.png")
+    if args.json:
+        print(json.dumps({**doc, "newly_scored": len(new), "chart": str(chart)}, indent=2))
+        return 0
+    console = Console(width=None if sys.stdout.isatty() else 120)
+    console.print(render(doc, len(new)))
+    console.print(f"Chart written to {chart}")
+    return 0
+
+
+def _pct(value: float | None, scale: float = 100.0) -> str:
+    return "-" if value is None else f"{scale * value:.1f}%"
+
+
+def render(doc: dict, newly_scored: int) -> Table:
+    table = Table(
+        title=f"Forecast accuracy (sessions up to {doc['as_of'] or '-'})",
+        caption=f"{doc['scored']} scores, {newly_scored} new; hit = direction right; "
+        "error = mean |predicted - realized| / realized; band = realized inside p10-p90",
+    )
+    for name in ("By", "Group", "Kind", "Window", "N", "Hit", "Error", "Band"):
+        table.add_column(name, justify="left" if name in ("By", "Group", "Kind") else "right")
+    for row in doc["rows"]:
+        table.add_row(
+            row["group_by"],
+            row["group"],
+            row["kind"],
+            str(row["window"]),
+            str(row["count"]),
+            _pct(row["direction_hit_rate"]),
+            _pct(row["mean_abs_pct_error"], 1.0),
+            _pct(row["band_coverage"]),
+        )
+    return table

@@ -1,0 +1,92 @@
+"""``premarket paper``: bring the paper book up to date and report it.
+
+Applies the stored runs not yet applied, marks open positions with the closes since (offline:
+the bundled or ``--prices`` CSV; live: Yahoo), then prints equity, open positions, win rate,
+max drawdown and the Sharpe ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from dataclasses import asdict
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from orchestrator.analyze import _date
+from orchestrator.paper import Report
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--offline", action="store_true", help="Mark with the offline CSV, not Yahoo."
+    )
+    parser.add_argument("--prices", type=Path, metavar="CSV", help="Offline price CSV.")
+    parser.add_argument(
+        "--until", type=_date, metavar="DATE", help="Mark with closes up to DATE (default today)."
+    )
+    parser.add_argument("--json", action="store_true", help="Print the report as JSON.")
+
+
+def run(args: argparse.Namespace) -> int:
+    from orchestrator.paper import PaperAccount
+    from orchestrator.store import Store
+    from orchestrator.upkeep import update_paper
+    from premarket.settings import load_settings
+
+    if args.prices and not args.prices.is_file():
+        raise FileNotFoundError(f"--prices: {args.prices} does not exist")
+    settings = load_settings(**({"prices_csv": args.prices} if args.prices else {}))
+    store = Store(settings.database_url)
+    try:
+        events = asyncio.run(update_paper(settings, store, offline=args.offline, until=args.until))
+        summary = PaperAccount(store.engine, settings.paper).report()
+    finally:
+        store.close()
+    if args.json:
+        print(json.dumps({"events": events, **asdict(summary)}, indent=2, default=str))
+        return 0
+    console = Console(width=None if sys.stdout.isatty() else 120)
+    for line in events:
+        console.print(line)
+    console.print(render(summary))
+    return 0
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}%"
+
+
+def render(summary: Report) -> Table:
+    """Open positions as rows; the account's figures in the caption."""
+    table = Table(
+        title="Paper trading",
+        caption=(
+            f"equity ${summary.equity:,.2f} ({summary.total_return_pct:+.2f}% on "
+            f"${summary.starting_cash:,.0f}); cash ${summary.cash:,.2f}\n"
+            f"closed trades {summary.closed_trades}; win rate "
+            f"{_pct(None if summary.win_rate is None else 100 * summary.win_rate)}; "
+            f"max drawdown {_pct(summary.max_drawdown_pct)}; Sharpe "
+            f"{'-' if summary.sharpe is None else f'{summary.sharpe:.2f}'}"
+        ),
+    )
+    for name in ("Symbol", "Side", "Qty", "Entry", "Since", "Last", "P&L", "P&L %"):
+        table.add_column(name, justify="left" if name in ("Symbol", "Side", "Since") else "right")
+    for p in summary.open_positions:
+        pnl = p.pnl_at(p.last_price)
+        style = "green" if pnl >= 0 else "red"
+        table.add_row(
+            p.symbol,
+            p.side,
+            str(p.quantity),
+            f"{p.entry_price:.2f}",
+            p.entry_date.isoformat(),
+            f"{p.last_price:.2f}",
+            f"[{style}]{pnl:+,.2f}[/]",
+            f"[{style}]{100 * p.return_at(p.last_price):+.2f}%[/]",
+        )
+    return table

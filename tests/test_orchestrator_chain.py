@@ -1,0 +1,180 @@
+"""The fallback chain against loopback model services: dialects, retries, breakers, deadline."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import date
+from pathlib import Path
+
+import httpx
+import pytest
+from orchestrator_stubs import DEAD_URL, ModelStub, make_settings
+from pydantic import SecretStr
+
+from orchestrator.breaker import BreakerBoard, breaker_states
+from orchestrator.chain import ForecastChain
+from orchestrator.market import Bars, OfflineMarketData
+from premarket.settings import Settings, Target
+
+
+@pytest.fixture(scope="module")
+def bars() -> Bars:
+    market = OfflineMarketData(as_of=date(2022, 9, 20))
+    return asyncio.run(market.history("MSFT", 90))
+
+
+@pytest.fixture
+def tft():
+    stub = ModelStub("forecast", "TFT (Primary)", change=0.01, confidence=0.8)
+    yield stub
+    stub.stop()
+
+
+@pytest.fixture
+def nhits():
+    stub = ModelStub("forecast", "N-HITS (Backup)", change=-0.01, confidence=0.6)
+    yield stub
+    stub.stop()
+
+
+def forecast(settings: Settings, bars: Bars, board: BreakerBoard | None = None):
+    async def go():
+        async with httpx.AsyncClient() as http:
+            chain = ForecastChain(settings, http, board or BreakerBoard(settings))
+            return await chain.forecast(bars)
+
+    return asyncio.run(go())
+
+
+def test_primary_answers_in_the_flat_dialect(tmp_path: Path, tft, nhits, bars: Bars) -> None:
+    outcome = forecast(make_settings(tmp_path, tft.url, nhits.url, DEAD_URL), bars)
+    assert outcome.tier == "tft" and outcome.fallback_reason is None
+    assert outcome.result.model_used == "TFT (Primary)"
+    assert outcome.result.current_price == pytest.approx(bars.close[-1], rel=1e-6)
+    assert outcome.result.direction == "UP" and outcome.latency_ms > 0
+    request = json.loads(tft.requests[-1]["body"])
+    assert tft.requests[-1]["path"] == "/predict"
+    assert request["symbol"] == "MSFT" and len(request["sequence_data"]) == 90
+    assert request["sequence_data"][-1][3] == bars.close[-1]
+    assert request["dates"][-1] == "2022-09-20"
+    assert nhits.requests == []
+
+
+def test_modelscope_url_is_posted_to_directly_with_the_token(
+    tmp_path: Path, tft, nhits, bars: Bars
+) -> None:
+    settings = make_settings(tmp_path, DEAD_URL, nhits.url, DEAD_URL)
+    settings.tft = Target(
+        url=f"{tft.url}/api/v1/models/premarket/tft",
+        dialect="modelscope",
+        token=SecretStr("s3cret-token"),
+    )
+    settings.nhits = Target(url=nhits.url, dialect="modelscope")
+    outcome = forecast(settings, bars)
+    assert outcome.tier == "tft"
+    sent = tft.requests[-1]
+    assert sent["path"] == "/api/v1/models/premarket/tft"
+    assert sent["headers"]["Authorization"] == "Bearer s3cret-token"
+    assert json.loads(sent["body"])["input"]["symbol"] == "MSFT"
+    # A base URL in the envelope dialect is posted to /call.
+    tft.faults.append(503)
+    tft.faults.append(503)
+    outcome = forecast(settings, bars)
+    assert outcome.tier == "nhits" and nhits.requests[-1]["path"] == "/call"
+    assert "503" in outcome.fallback_reason and "s3cret" not in json.dumps(outcome.calls)
+
+
+def test_transient_errors_are_retried_and_4xx_are_not(
+    tmp_path: Path, tft, nhits, bars: Bars
+) -> None:
+    settings = make_settings(tmp_path, tft.url, nhits.url, DEAD_URL)
+    tft.faults += [503, 429]  # two transient failures, then an answer (retries=2)
+    settings.chain.retries = 2
+    outcome = forecast(settings, bars)
+    assert outcome.tier == "tft" and len(tft.requests) == 3
+    assert outcome.calls[0]["tries"] == 3
+
+    tft.requests.clear()
+    tft.faults.append(400)
+    outcome = forecast(settings, bars)
+    assert outcome.tier == "nhits" and len(tft.requests) == 1
+    assert "tft: HTTP 400" in outcome.fallback_reason
+    assert outcome.calls[0]["outcome"] == "rejected"
+
+
+@pytest.mark.parametrize("fault", ["garbage", "schema"])
+def test_a_broken_answer_falls_back(tmp_path: Path, tft, nhits, bars: Bars, fault: str) -> None:
+    tft.faults.append(fault)
+    outcome = forecast(make_settings(tmp_path, tft.url, nhits.url, DEAD_URL), bars)
+    assert outcome.tier == "nhits" and outcome.result.model_used == "N-HITS (Backup)"
+    assert outcome.calls[0]["outcome"] == "invalid_answer"
+    assert len(tft.requests) == 1  # an invalid answer is not retried
+
+
+def test_both_down_gives_the_statistical_tier(tmp_path: Path, bars: Bars) -> None:
+    outcome = forecast(make_settings(tmp_path, DEAD_URL, DEAD_URL, DEAD_URL), bars)
+    assert outcome.tier == "statistical"
+    assert outcome.result.model_used == "Statistical (Fallback)"
+    assert "tft: cannot connect" in outcome.fallback_reason
+    assert "nhits: cannot connect" in outcome.fallback_reason
+    assert 0.5 <= outcome.result.confidence < 1
+
+
+def test_breaker_opens_persists_and_half_opens(tmp_path: Path, tft, nhits, bars: Bars) -> None:
+    settings = make_settings(
+        tmp_path, tft.url, nhits.url, DEAD_URL, chain={"retries": 0, "breaker_cooldown_s": 0.5}
+    )
+    tft.faults += [500, 500, 500]
+    board = BreakerBoard(settings)
+    for _ in range(3):
+        assert forecast(settings, bars, board).tier == "nhits"
+    board.save()
+    assert breaker_states(settings)["tft"]["state"] == "open"
+
+    # The next process (a new board from the file) skips the primary without calling it.
+    calls_before = len(tft.requests)
+    board = BreakerBoard(settings)
+    outcome = forecast(settings, bars, board)
+    assert outcome.tier == "nhits" and len(tft.requests) == calls_before
+    assert "circuit open" in outcome.fallback_reason
+
+    # After the cool-down one probe goes through; its success closes the breaker.
+    import time
+
+    time.sleep(0.6)
+    outcome = forecast(settings, bars, board)
+    assert outcome.tier == "tft" and board["tft"].state == "closed"
+
+    # A changed URL starts with a fresh breaker.
+    board["tft"].state = "open"
+    board["tft"].opened_at = 1e12
+    board.save()
+    settings.tft = Target(url=tft.url + "/", timeout_s=2.0)
+    assert BreakerBoard(settings)["tft"].state == "closed"
+
+
+def test_the_symbol_deadline_bounds_a_hanging_service(tmp_path: Path, tft, nhits, bars) -> None:
+    settings = make_settings(
+        tmp_path, tft.url, nhits.url, DEAD_URL, chain={"symbol_deadline_s": 0.5}
+    )
+    tft.hang_s = 3.0
+    tft.faults.append("hang")
+    outcome = forecast(settings, bars)
+    assert outcome.tier == "statistical"
+    assert "deadline of 0.5 s" in outcome.fallback_reason
+    assert outcome.latency_ms < 1500
+
+
+def test_ensemble_blends_the_two_models(tmp_path: Path, tft, nhits, bars: Bars) -> None:
+    settings = make_settings(tmp_path, tft.url, nhits.url, DEAD_URL, chain={"ensemble": True})
+    outcome = forecast(settings, bars)
+    last = bars.close[-1]
+    assert outcome.tier == "ensemble"
+    # 0.55 * (+1%) + 0.45 * (-1%) = +0.1%
+    assert outcome.result.predicted_price == pytest.approx(last * 1.001, rel=1e-4)
+    # P(up) = 0.55 * 0.8 + 0.45 * (1 - 0.6) = 0.62
+    assert outcome.result.confidence == pytest.approx(0.62, abs=1e-3)
+    nhits.faults.append(500)
+    nhits.faults.append(500)
+    assert forecast(settings, bars).tier == "tft"

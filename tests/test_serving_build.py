@@ -1,0 +1,87 @@
+"""``bentoml build`` of the project: code, the three stored models and the CUDA image, and a
+service served from the exported Bento the way the container runs it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+import httpx
+import pytest
+
+from serving.image import CUDA_BASE_IMAGE
+from serving.launch import ROOT, ServiceProcess, free_port
+from serving.samples import forecast_body
+
+pytestmark = pytest.mark.slow
+
+
+def bentoml_cli(*args: str) -> str:
+    result = subprocess.run(
+        [sys.executable, "-m", "bentoml", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    return result.stdout
+
+
+@pytest.fixture(scope="module")
+def bento(tiny_models, tmp_path_factory) -> Path:
+    """The built Bento, exported and unpacked as ``bentoml containerize`` lays it out."""
+    tag = bentoml_cli("build", ".", "--output", "tag").strip().splitlines()[-1]
+    tag = tag.removeprefix("__tag__:")
+    assert tag.startswith("premarket:")
+    out = tmp_path_factory.mktemp("bento")
+    bentoml_cli("export", tag, str(out / "premarket.tar"))
+    with tarfile.open(out / "premarket.tar") as archive:
+        archive.extractall(out / "bento", filter="data")
+    return out / "bento"
+
+
+def test_the_bento_holds_the_code_and_all_three_models(bento):
+    for path in (
+        "src/serving/tft_service.py",
+        "src/serving/nhits_service.py",
+        "src/serving/sentiment_service.py",
+        "src/models/tft/predictor.py",
+        "src/premarket/protocol.py",
+        "src/premarket/data/prices/us_largecap_daily_2015_2023.csv",
+    ):
+        assert (bento / path).is_file(), path
+    assert not list(bento.glob("src/tests"))
+    for name in ("tft", "nhits", "sentiment"):
+        assert (bento / "models" / name / "latest").is_file(), name
+
+
+def test_the_container_is_cuda_with_the_cuda_torch_build(bento):
+    dockerfile = (bento / "env/docker/Dockerfile").read_text()
+    assert f"FROM {CUDA_BASE_IMAGE} AS base-container" in dockerfile
+    assert "uv venv --python 3.11" in dockerfile
+    requirements = (bento / "env/python/requirements.txt").read_text().splitlines()
+    assert "--extra-index-url https://download.pytorch.org/whl/cu128" in requirements
+    assert "torch==2.13.0" in requirements
+    assert "bentoml==1.4.39" in requirements
+
+
+def test_a_service_runs_from_the_exported_bento(bento, tmp_path):
+    # As in the container: the Bento's folder is the model store, its src the working dir.
+    env = {**os.environ, "BENTOML_HOME": str(bento)}
+    proc = ServiceProcess(
+        "nhits", free_port(), env=env, log_dir=tmp_path, working_dir=bento / "src"
+    )
+    proc.start()
+    try:
+        proc.wait_ready(timeout=180)
+        stored = (bento / "models/nhits/latest").read_text().strip()
+        assert httpx.get(proc.url + "/describe").json()["model"]["tag"] == f"nhits:{stored}"
+        answer = httpx.post(proc.url + "/predict", json=forecast_body()).json()
+        assert answer["success"] is True
+        assert answer["model_used"] == "N-HITS (Backup)"
+    finally:
+        proc.stop()
