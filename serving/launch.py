@@ -160,17 +160,21 @@ class ServiceProcess:
                 time.sleep(0.25)
         raise ServiceFailed(f"{self.name}: not ready after {timeout:.0f} s{self._log_tail()}")
 
+    def terminate(self) -> None:
+        """Ask the server to stop (SIGTERM; it stops its workers), without waiting."""
+        if self._proc is not None and self._proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self._proc.pid, signal.SIGTERM)
+
     def stop(self, timeout: float = 20.0) -> None:
         """SIGTERM the server (it stops its workers); SIGKILL all of them after ``timeout``."""
         if self._proc is None:
             return
-        if self._proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self._proc.pid, signal.SIGTERM)
-            try:
-                self._proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.kill()
+        self.terminate()
+        try:
+            self._proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
         self._proc = None
 
     def kill(self) -> None:
@@ -225,10 +229,18 @@ class ServiceGroup:
             raise
 
     def stop(self, name: str | None = None) -> None:
-        """Stop one service, or all of them."""
-        for proc_name, proc in self.processes.items():
-            if name in (None, proc_name):
+        """Stop one service, or all of them at once. Interrupted while waiting (a second
+        Ctrl-C), it SIGKILLs whatever is left rather than leave a server running unowned."""
+        chosen = [proc for proc_name, proc in self.processes.items() if name in (None, proc_name)]
+        for proc in chosen:
+            proc.terminate()
+        try:
+            for proc in chosen:
                 proc.stop()
+        except BaseException:
+            for proc in chosen:
+                proc.kill()
+            raise
 
     def kill(self, name: str) -> None:
         """SIGKILL one service with its workers, as a crash would (fault tests); no clean-up
@@ -284,6 +296,8 @@ def main(argv: list[str] | None = None) -> int:
         help="run one offline analysis (demo-output/analysis.json) against them, then stop",
     )
     args = parser.parse_args(argv)
+    # SIGTERM (a supervisor, `kill`) must stop the services too, not orphan them.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     try:
         group = ServiceGroup(ports_from_env())
     except ValueError as exc:

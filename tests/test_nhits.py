@@ -20,7 +20,9 @@ from models.nhits.inference import NHitsForecaster, window_statistics
 from models.nhits.train import TrainConfig, fit, main, save_to_store, train
 from premarket.protocol import PriceForecast, ProtocolError
 
-TINY = TrainConfig(max_steps=8, hidden=32, windows_batch_size=128, val_days=60, progress=False)
+TINY = TrainConfig(
+    max_steps=8, hidden=32, windows_batch_size=128, val_check_steps=4, progress=False
+)
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -179,19 +181,32 @@ def test_loads_and_predicts_without_torch_neuralforecast_or_bentoml(exported, se
 def test_train_store_and_forecast(tmp_path, series, fit_tiny, capsys):
     out = train(replace(TINY, out_dir=tmp_path / "export"))
     config = read_config(out)
-    dates = series[0].dates  # the last 60 trading days are held out
-    assert config["training"]["train_range"] == ["2015-01-02", dates[-61]]
-    assert config["training"]["validation_range"] == [dates[-60], "2023-12-29"]
-    assert dates[-61] < dates[-60]
-    validation = config["validation"]
-    assert validation["n_windows"] == 10 * (60 - 5 + 1)
-    assert 0.0 <= validation["direction_hit_rate"] <= 1.0 and validation["mae"] > 0
+    training = config["training"]  # the TFT's split: the demo day and 2022-2023 never trained on
+    assert (training["train_end"], training["valid_end"]) == ("2021-12-31", "2022-09-20")
+    assert training["train_range"] == ["2015-01-02", "2021-12-31"]
+    assert training["validation_range"] == ["2022-01-03", "2022-09-20"]
+    assert training["test_range"] == ["2022-09-21", "2023-12-29"]
+    assert training["best_step"] in (4, 8) and training["stopped_step"] == 8
+    validation, test = config["validation"], config["test"]
+    dates = series[0].dates
+    n_valid = int(((dates > "2021-12-31") & (dates <= "2022-09-20")).sum())
+    assert validation["n_windows"] == 10 * (n_valid - 5 + 1)
+    assert test["n_windows"] == 10 * (int((dates > "2022-09-20").sum()) - 5 + 1)
+    for period in (validation, test):
+        assert 0.0 <= period["direction_hit_rate"] <= 1.0
+        assert period["mae"] > 0 and period["naive_mae_next_day"] > 0
+    assert validation["naive_mae_next_day"] != test["naive_mae_next_day"]
+    n_seen = int((dates <= "2022-09-20").sum())  # fit() is never given a test session
+    assert list(fit_tiny().last_dates) == [n_seen - 1] * 10
     again = export_nhits(fit_tiny(), tmp_path / "again")  # same config and seed: same weights
     assert config["version"] == read_config(again)["version"]
 
     tag = save_to_store(out)
     assert tag.startswith("nhits:")
-    assert store.metadata_of(tag)["validation"] == validation
+    metadata = store.metadata_of(tag)
+    assert (metadata["validation"], metadata["test"]) == (validation, test)
+    assert metadata["training"]["train_range"][1] == "2021-12-31"  # what the backtest reads
+    assert metadata["training"]["validation_range"][1] == "2022-09-20"
     copy = store.export(tag, tmp_path / "copy")
     model = NHitsForecaster.load(copy)
     windows = [list(s.closes[-35:]) for s in series[:3]] + [list(series[4].closes[-30:])]
@@ -221,3 +236,10 @@ def test_cli_rejects_bad_arguments(capsys):
         main(["--max-steps", "0"])
     assert exit_.value.code == 2
     assert "--max-steps: must be a positive integer" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["--valid-end", "2022-13-01"])
+    assert "--valid-end: must be a date YYYY-MM-DD, got '2022-13-01'" in capsys.readouterr().err
+    assert main(["--train-end", "2022-10-01"]) == 2  # refused before any training
+    assert "train_end: 2022-10-01 must be before valid_end" in capsys.readouterr().out
+    assert main(["--valid-end", "2023-12-28"]) == 2
+    assert "valid_end: 2023-12-28 leaves no test period" in capsys.readouterr().out

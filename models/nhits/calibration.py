@@ -50,6 +50,7 @@ def metrics(inputs: np.ndarray, targets: np.ndarray, paths: np.ndarray) -> dict:
     return {
         "n_windows": int(len(inputs)),
         "mae": float(np.abs(paths - targets).mean()),
+        "naive_mae": float(np.abs(last - targets).mean()),
         "mae_next_day": float(np.abs(paths[:, 0] - targets[:, 0]).mean()),
         "naive_mae_next_day": float(np.abs(last[:, 0] - targets[:, 0]).mean()),
         "mape_percent": float(100 * (np.abs(paths - targets) / targets).mean()),

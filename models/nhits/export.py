@@ -39,7 +39,9 @@ def export_nhits(nf: Any, directory: Path, *, extra: dict[str, Any] | None = Non
                 weights[f"block{i}.layer{j}.bias"] = layer.bias.detach().cpu().numpy()
             elif isinstance(layer, torch.nn.ReLU):
                 layers.append("relu")
-            else:  # e.g. Dropout (dropout_prob_theta > 0) or another activation
+            elif isinstance(layer, torch.nn.Dropout):  # dropout_prob_theta > 0
+                layers.append("dropout")
+            else:  # another activation
                 raise ValueError(f"block {i} layer {j}: {type(layer).__name__} is not supported")
         n_theta = block.layers[-1].out_features
         blocks.append(

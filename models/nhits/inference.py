@@ -121,6 +121,8 @@ class NHitsForecaster:
                 layers.append((np.ascontiguousarray(weight.T), bias))
             elif kind == "relu":
                 layers.append(None)
+            elif kind == "dropout":
+                continue  # the identity in eval mode, which is how neuralforecast predicts
             else:
                 raise ValueError(f"config.json: block {index} layer {j}: unknown kind {kind!r}")
         return _Block(

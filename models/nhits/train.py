@@ -58,6 +58,8 @@ class TrainConfig:
     scaler_type: str = "robust"
     loss: str = "mae"
     """``mae`` or ``huber`` (both point losses, so the numpy forward pass is unchanged)."""
+    dropout: float = 0.0
+    """NHITS's ``dropout_prob_theta``: training only, the numpy forward pass skips it."""
     train_end: dt.date = dt.date(2021, 12, 31)
     """Last day whose sessions the weights are fitted on (the TFT's ``train_end``)."""
     valid_end: dt.date = dt.date.fromisoformat(DEMO_AS_OF)
@@ -101,7 +103,9 @@ def split_of(config: TrainConfig, series: list[Series]) -> Split:
     if config.train_end >= config.valid_end:
         raise ValueError(f"train_end: {config.train_end} must be before valid_end")
     split = Split(
-        dates, sessions_until(dates, str(config.train_end)), sessions_until(dates, str(config.valid_end))
+        dates,
+        sessions_until(dates, str(config.train_end)),
+        sessions_until(dates, str(config.valid_end)),
     )
     window = config.input_size + config.horizon
     if split.train_stop < window:
@@ -131,7 +135,9 @@ def fit(config: TrainConfig, series: list[Series]) -> Any:
     if config.loss not in losses:
         raise ValueError(f"loss: {config.loss!r} is not one of {sorted(losses)}")
     split = split_of(config, series)
-    seen = [Series(s.symbol, s.dates[: split.valid_stop], s.closes[: split.valid_stop]) for s in series]
+    seen = [
+        Series(s.symbol, s.dates[: split.valid_stop], s.closes[: split.valid_stop]) for s in series
+    ]
     logging.getLogger("pytorch_lightning").setLevel(logging.WARNING)
     logging.getLogger("lightning_fabric").setLevel(logging.WARNING)
     callbacks = [_keep_best_weights()] + ([RichProgressBar()] if config.progress else [])
@@ -140,6 +146,7 @@ def fit(config: TrainConfig, series: list[Series]) -> Any:
         input_size=config.input_size,
         mlp_units=3 * [[config.hidden, config.hidden]],
         loss=losses[config.loss](),
+        dropout_prob_theta=config.dropout,
         max_steps=config.max_steps,
         learning_rate=config.learning_rate,
         windows_batch_size=config.windows_batch_size,
@@ -263,12 +270,21 @@ def _positive(text: str) -> int:
     return value
 
 
+def _date(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a date YYYY-MM-DD, got {text!r}") from None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m models.nhits.train", description=__doc__)
     parser.add_argument("--if-missing", action="store_true", help="do nothing if stored")
     parser.add_argument("--max-steps", type=_positive, default=TrainConfig.max_steps)
     parser.add_argument("--input-size", type=_positive, default=TrainConfig.input_size)
     parser.add_argument("--horizon", type=_positive, default=TrainConfig.horizon)
+    parser.add_argument("--train-end", type=_date, default=TrainConfig.train_end)
+    parser.add_argument("--valid-end", type=_date, default=TrainConfig.valid_end)
     parser.add_argument("--out", type=Path, help="also keep the export in this directory")
     args = parser.parse_args(argv)
 
@@ -285,10 +301,13 @@ def main(argv: list[str] | None = None) -> int:
             input_size=args.input_size,
             horizon=args.horizon,
             max_steps=args.max_steps,
+            train_end=args.train_end,
+            valid_end=args.valid_end,
             out_dir=args.out or Path(scratch),
         )
         console.print(
-            f"Training N-HITS ({config.max_steps} steps) on {len(config.symbols)} symbols"
+            f"Training N-HITS (up to {config.max_steps} steps) on {len(config.symbols)} "
+            f"symbols: fit to {config.train_end}, validate to {config.valid_end}, test after"
         )
         try:
             out = train(config)
@@ -297,12 +316,22 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         tag = save_to_store(out)
         exported = read_config(out)
+    training = exported["training"]
     console.print(
         f"saved {tag} ({exported['version']})" + (f", exported to {out}" if args.out else "")
     )
-    console.print(f"  trained in {exported['training']['train_seconds']} s")
-    for key, value in exported["validation"].items():
-        console.print(f"  validation {key}: {value}")
+    console.print(
+        f"  trained in {training['train_seconds']} s ({training['train_cpu_seconds']} s CPU), "
+        f"best validation at step {training['best_step']} of {training['stopped_step']}"
+    )
+    for period in ("validation", "test"):
+        m = exported[period]
+        console.print(
+            f"  {period} {training[period + '_range']}: next-day MAE {m['mae_next_day']:.3f} "
+            f"(naive {m['naive_mae_next_day']:.3f}), MAPE {m['mape_percent']:.2f}% "
+            f"(naive {m['naive_mape_percent']:.2f}%), direction hit rate "
+            f"{m['direction_hit_rate']:.3f} (up-day share {m['up_day_share']:.3f})"
+        )
     return 0
 
 

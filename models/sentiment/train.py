@@ -49,8 +49,8 @@ DATASET_LABELS = {0: "negative", 1: "positive", 2: "neutral"}
 class TrainConfig:
     """Everything a build depends on; tests shrink it to seconds with the ``*_limit`` fields."""
 
-    epochs: float = 2.0
-    lr: float = 1e-4
+    epochs: float = 3.0
+    lr: float = 1.5e-4
     batch_size: int = 32
     max_length: int = 64
     serve_max_length: int = 128

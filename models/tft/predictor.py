@@ -231,8 +231,11 @@ class TFTPredictor:
         returns = out["prediction"].float().cpu().numpy().astype(np.float64)
         importance = self._importance(out) if include_importance else [None] * len(windows)
         last = np.array([w.last_close for w in windows])
-        paths = last[:, None] * np.exp(np.cumsum(returns[:, :, self._median], axis=1))
-        next_day = np.sort(returns[:, 0, :], axis=1)  # quantiles may cross; a CDF needs order
+        # Quantiles may cross; sorting them (monotone rearrangement) gives a valid distribution
+        # whose median, band and direction probability all agree with each other.
+        ordered = np.sort(returns, axis=2)
+        paths = last[:, None] * np.exp(np.cumsum(ordered[:, :, self._median], axis=1))
+        next_day = ordered[:, 0, :]
         bands = last[:, None] * np.exp(next_day)
         keys = [quantile_key(level) for level in self.quantiles]
         return [
@@ -241,7 +244,7 @@ class TFTPredictor:
                 forecast_path=paths[b].tolist(),
                 quantiles=dict(zip(keys, bands[b].tolist(), strict=True)),
                 confidence=direction_confidence(
-                    returns[b, 0, self._median], next_day[b], self.quantiles
+                    next_day[b, self._median], next_day[b], self.quantiles
                 ),
                 model_version=self.version,
                 variable_importance=importance[b],
