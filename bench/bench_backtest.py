@@ -18,7 +18,7 @@ from premarket.data import PRICES_CSV
 PERIOD = (date(2022, 1, 1), date(2023, 12, 31))
 SAMPLE = (date(2023, 1, 1), date(2023, 3, 31))
 """Windows for the batched-vs-single comparison (10 symbols x about 60 days)."""
-SINGLE_CALLS = 30
+SINGLE_CALLS = 20
 """Single calls timed for the baseline (enough for a stable mean, short on 2 cores)."""
 
 

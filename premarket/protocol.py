@@ -154,6 +154,11 @@ def recommendation_of(score: float, threshold: float = RECOMMENDATION_THRESHOLD)
     return "BUY" if score > threshold else "SELL" if score < -threshold else "HOLD"
 
 
+def _price(value: float) -> float:
+    """A price to 8 significant digits: shorter JSON without turning a sub-cent price into 0."""
+    return float(f"{value:.8g}")
+
+
 def utc_now_iso() -> str:
     """An ISO-8601 UTC timestamp with milliseconds and a Z, as the original clients wrote."""
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
@@ -198,9 +203,9 @@ class ForecastResult(BaseModel):
         score = signal_score(direction, forecast.confidence)
         return cls(
             model_used=model_used,
-            predicted_price=round(forecast.predicted_price, 4),
-            current_price=round(forecast.current_price, 4),
-            price_change=round(change, 4),
+            predicted_price=_price(forecast.predicted_price),
+            current_price=_price(forecast.current_price),
+            price_change=_price(change),
             price_change_percent=round(100.0 * change / forecast.current_price, 4),
             direction=direction,
             confidence=round(forecast.confidence, 4),
@@ -211,11 +216,11 @@ class ForecastResult(BaseModel):
             signal_score=score,
             recommendation=recommendation_of(score),
             quantiles=(
-                {k: round(v, 4) for k, v in forecast.quantiles.items()}
+                {k: _price(v) for k, v in forecast.quantiles.items()}
                 if forecast.quantiles
                 else None
             ),
-            forecast_path=[round(p, 4) for p in forecast.forecast_path],
+            forecast_path=[_price(p) for p in forecast.forecast_path],
             horizon_days=len(forecast.forecast_path),
             model_version=forecast.model_version,
             variable_importance=forecast.variable_importance,

@@ -108,3 +108,12 @@ def test_sentiment_input_errors_name_the_field() -> None:
         SentimentInput.parse("   ")
     with pytest.raises(ValidationError, match="characters"):
         SentimentInput.parse("x" * 6000)
+
+
+def test_tiny_prices_keep_their_value() -> None:
+    forecast = PriceForecast(
+        current_price=2.5e-5, forecast_path=[2.6e-5], confidence=0.6, model_version="t"
+    )
+    result = ForecastResult.build(forecast, symbol="PENNY", model_used="x", inference_time_ms=1)
+    assert result.current_price == pytest.approx(2.5e-5)
+    assert result.forecast_path[0] > 0 and result.direction == "UP"

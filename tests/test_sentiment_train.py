@@ -8,7 +8,7 @@ import torch
 from models import store
 from models.sentiment.classifier import SentimentClassifier
 from models.sentiment.default import load_default
-from models.sentiment.train import TrainConfig, main, metrics, train
+from models.sentiment.train import TrainConfig, class_weights, main, metrics, train
 
 
 def test_metrics_by_hand():
@@ -49,6 +49,15 @@ def test_tiny_fine_tuning_run_is_stored_with_metrics_and_serves(monkeypatch):
     assert load_default(quantized=True).version == f"{path.name}-int8"
 
     assert main(["--if-missing"]) == 0  # already stored: nothing to do
+
+
+def test_class_weights_favour_small_classes_and_average_one_per_example():
+    target = torch.tensor([0] + [1] * 2 + [2] * 7)
+    balanced = class_weights(target, 3, power=1.0)
+    assert (balanced * torch.tensor([1.0, 2.0, 7.0])).tolist() == pytest.approx([10 / 3] * 3)
+    mild = class_weights(target, 3, power=0.5)
+    assert mild[0] > mild[1] > mild[2] and mild[target].mean().item() == pytest.approx(1.0)
+    assert class_weights(target, 3, power=0.0).tolist() == [1.0, 1.0, 1.0]
 
 
 def test_cli_refuses_bad_numbers(capsys):

@@ -48,12 +48,18 @@ class TrainConfig:
 
     input_size: int = 30
     horizon: int = 5
-    max_steps: int = 1000
+    max_steps: int = 400
+    """A cap: early stopping ends the production fit near step 175 (best at 75)."""
     hidden: int = 256
     """Width of every block's MLP (``mlp_units = 3 * [[hidden, hidden]]``). NHITS's default of
     512 quadruples the weights (10 MB) and pushes a one-window numpy forward past the 1 ms
     target (measured 1.5 ms on two busy cores); it also trains about four times slower."""
-    windows_batch_size: int = 1024
+    windows_batch_size: int = 256
+    """Chosen, with the rest of the defaults, by validation next-day MAE alone among: learning
+    rate 1e-3 / 3e-4 / 1e-4 / 3e-5, 256 / 1024 / 4096 windows per step, MAE / Huber loss,
+    robust / standard scaler, dropout 0 / 0.2, all early-stopped. They all landed within 2% of
+    each other and of the naive last close (daily closes are close to a random walk); 256 was
+    the best and the cheapest."""
     learning_rate: float = 1e-3
     scaler_type: str = "robust"
     loss: str = "mae"
@@ -65,7 +71,7 @@ class TrainConfig:
     valid_end: dt.date = dt.date.fromisoformat(DEMO_AS_OF)
     """Last validation day: early stopping and calibration use ``train_end < t <= valid_end``;
     later sessions are the untouched test period."""
-    val_check_steps: int = 50
+    val_check_steps: int = 25
     early_stop_patience: int = 5
     """Validation checks without improvement before stopping; 0 trains all ``max_steps``.
     Either way the weights of the best validation check are the ones kept."""

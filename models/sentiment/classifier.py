@@ -27,9 +27,10 @@ from premarket.protocol import SentimentScores
 HARD_MAX_LENGTH = 512
 MAX_CHARS_PER_TOKEN = 16
 """A generous bound on characters per token (English averages about 4)."""
-BATCH_SIZE = 16
-"""Texts per forward pass, sorted by length first: headlines run from about 7 to 40 tokens, so
-small sorted batches pad little (30% fewer tokens than one batch of 64 on real headlines)."""
+BATCH_SIZE = 64
+"""Texts per forward pass, sorted by length first so that larger requests pad little. Measured
+on the shared 2-core machine, 64 headlines in one pass beat four passes of 16: the fewer torch
+calls outweigh the 30% of padding that the smaller sorted batches would save."""
 
 
 class SentimentModelError(RuntimeError):
