@@ -112,7 +112,7 @@ def _sentiment_cell(news: dict) -> str:
         return "no news"
     if news["source"] == "unavailable":
         return "unavailable"
-    return f"{news['sentiment']} {news['signal']:+.2f} ({news['article_count']} articles)"
+    return f"{news['sentiment']} {news['signal']:+.2f} ({news['article_count']} article{'' if news['article_count'] == 1 else 's'})"
 
 
 def _caption(doc: dict, metrics: dict) -> str:

@@ -126,6 +126,8 @@ class ServiceProcess:
             sys.executable, "-m", "bentoml", "serve", SERVICES[self.name].target,
             "--host", HOST, "--port", str(self.port), "--working-dir", str(self.working_dir),
         ]  # fmt: skip
+        if self.log_path:
+            self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = self.log_path.open("ab") if self.log_path else None
         try:
             self._proc = subprocess.Popen(
@@ -298,8 +300,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     # SIGTERM (a supervisor, `kill`) must stop the services too, not orphan them.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    # The demo keeps the services' access logs out of its table: they go to demo-output/logs.
+    log_dir = ROOT / "demo-output" / "logs" if args.run_demo else None
     try:
-        group = ServiceGroup(ports_from_env())
+        group = ServiceGroup(ports_from_env(), log_dir=log_dir)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -31,9 +31,7 @@ def stored_models() -> None:
     from models.tft.train import TrainConfig as TFTConfig
     from models.tft.train import fit, persist
 
-    tiny_nhits = NHitsConfig(
-        max_steps=5, hidden=16, windows_batch_size=64, progress=False
-    )
+    tiny_nhits = NHitsConfig(max_steps=5, hidden=16, windows_batch_size=64, progress=False)
     save_to_store(train_nhits(replace(tiny_nhits, symbols=tuple(SYMBOLS))))
     persist(
         fit(
