@@ -13,3 +13,29 @@ as in ``>= 20x``) compares the ratio, ``baseline`` the baseline, anything else (
 ``p50``) our figure; a bare ``0 errors`` means ours equals 0; ``-`` means no target. A module
 may instead set ``"met": true/false`` itself. Extra keys are kept as they are.
 """
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+
+
+def p50_ms(call: Callable[[], object], repeats: int) -> float:
+    """Median wall time of ``call`` in ms over ``repeats`` runs, after one untimed warm-up.
+
+    The warm-up pays for lazy imports and first allocations, which no later call sees.
+    """
+    call()
+    times = []
+    for _ in range(repeats):
+        began = time.perf_counter()
+        call()
+        times.append((time.perf_counter() - began) * 1000)
+    return statistics.median(times)
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The ``q`` quantile (0..1) of ``values``, nearest rank: always an observed latency."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import httpx
 
+from bench import percentile
 from serving.launch import SERVICES, ServiceGroup, free_port, process_tree
 from serving.samples import forecast_body, headlines
 
@@ -48,11 +49,6 @@ def _request(name: str, rows: int) -> tuple[str, dict]:
     if name == "sentiment":
         return "/call", {"input": headlines(8)}
     return "/predict", forecast_body("AAPL", rows)
-
-
-def _percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 async def _load(url: str, path: str, body: dict, pid: int, seconds: float) -> dict:
@@ -132,7 +128,7 @@ def run() -> dict:
                 statistics.median(latencies), statistics.median(solo), "ms (baseline: 1 client)"
             )
             results[f"{key}_p99_c{CLIENTS}"] = _entry(
-                _percentile(latencies, 0.99), _percentile(solo, 0.99), "ms (baseline: 1 client)"
+                percentile(latencies, 0.99), percentile(solo, 0.99), "ms (baseline: 1 client)"
             )
             results[f"{key}_throughput"] = _entry(found["throughput"], None, "requests/s")
             results[f"{key}_rss_end"] = _entry(after, before, "MB (baseline: before the load)")

@@ -8,15 +8,13 @@ parity entry is their agreement. Windows are real 30-day windows (late 2023) of 
 
 from __future__ import annotations
 
-import statistics
 import tempfile
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from bench import p50_ms
 from models import store
 from models.nhits.data import load_series, sliding_windows
 from models.nhits.export import export_nhits
@@ -24,16 +22,6 @@ from models.nhits.inference import NHitsForecaster
 from models.nhits.train import STORE_NAME, TrainConfig, fit
 
 BATCH = 500
-
-
-def _p50_ms(call: Callable[[], object], repeats: int) -> float:
-    call()  # warm-up: lazy imports, first allocations
-    times = []
-    for _ in range(repeats):
-        began = time.perf_counter()
-        call()
-        times.append((time.perf_counter() - began) * 1000)
-    return statistics.median(times)
 
 
 def _frame(windows: np.ndarray) -> pd.DataFrame:
@@ -87,15 +75,15 @@ def run() -> dict:
     model = f"N-HITS {config.hidden}x3 blocks, weights: {weights}"
     entries = {
         "nhits single window: numpy vs NeuralForecast.predict": {
-            "ours": _p50_ms(lambda: ours.predict(single), 300),
-            "baseline": _p50_ms(lambda: nf.predict(df=single_frame), 15),
+            "ours": p50_ms(lambda: ours.predict(single), 300),
+            "baseline": p50_ms(lambda: nf.predict(df=single_frame), 15),
             "unit": "ms (p50)",
             "target": "ours < 1 and ratio >= 20",
             "model": model,
         },
         f"nhits batch of {BATCH} windows: numpy vs NeuralForecast.predict": {
-            "ours": _p50_ms(lambda: ours.predict(batch), 30),
-            "baseline": _p50_ms(lambda: nf.predict(df=batch_frame), 5),
+            "ours": p50_ms(lambda: ours.predict(batch), 30),
+            "baseline": p50_ms(lambda: nf.predict(df=batch_frame), 5),
             "unit": "ms (p50)",
             "target": "ratio >= 20",
             "model": model,
@@ -109,7 +97,7 @@ def run() -> dict:
     }
     if ours.calibration is not None:  # the stored model: time the whole per-request answer
         entries["nhits forecast() of one window: path, confidence, quantiles"] = {
-            "ours": _p50_ms(lambda: ours.forecast([list(single[0])]), 300),
+            "ours": p50_ms(lambda: ours.forecast([list(single[0])]), 300),
             "unit": "ms (p50)",
             "target": "< 1",
             "model": model,

@@ -10,15 +10,13 @@ bundled CNBC/Reuters/Guardian set, and top labels are compared to show the speed
 
 from __future__ import annotations
 
-import statistics
 import tempfile
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
 import torch
 
+from bench import p50_ms
 from models import store
 from models.sentiment.classifier import SentimentClassifier
 from premarket.data import HEADLINES_CSV
@@ -27,16 +25,6 @@ BATCH = 64
 REPEATS = 10
 THREADS = 2
 TARGET = "ours < 300"
-
-
-def _p50_ms(call: Callable[[], object], repeats: int = REPEATS) -> float:
-    call()  # warm-up: lazy imports, first allocations
-    times = []
-    for _ in range(repeats):
-        began = time.perf_counter()
-        call()
-        times.append((time.perf_counter() - began) * 1000)
-    return statistics.median(times)
 
 
 def _checkpoint(tmp: Path) -> tuple[Path, str]:
@@ -77,9 +65,9 @@ def run() -> dict:
             batch_size=BATCH,
             truncation=True,
         )
-        base_ms = _p50_ms(lambda: baseline(headlines))
-        float_ms = _p50_ms(lambda: ours.predict(headlines))
-        int8_ms = _p50_ms(lambda: int8.predict(headlines))
+        base_ms = p50_ms(lambda: baseline(headlines), REPEATS)
+        float_ms = p50_ms(lambda: ours.predict(headlines), REPEATS)
+        int8_ms = p50_ms(lambda: int8.predict(headlines), REPEATS)
         base_top = [answer[0]["label"] for answer in baseline(headlines)]
         float_top = [s.labels[0] for s in ours.predict(headlines)]
         int8_top = [s.labels[0] for s in int8.predict(headlines)]

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import httpx
 
+from bench import percentile
 from serving.launch import SERVICES, ServiceGroup, free_port
 from serving.samples import forecast_body, headlines
 
@@ -32,11 +33,6 @@ def _request(name: str) -> tuple[str, dict]:
     if name == "sentiment":
         return "/call", {"input": headlines(8)}
     return "/predict", forecast_body("AAPL", 30)
-
-
-def _percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def sequential(url: str, path: str, body: dict, count: int) -> tuple[list[float], int]:
@@ -124,14 +120,14 @@ def run() -> dict:
             path, body = _request(name)
             sequential(url, path, body, WARM_UP_REQUESTS)
             base = in_process(name)
-            base_p50, base_p99 = _percentile(base, 0.5), _percentile(base, 0.99)
+            base_p50, base_p99 = percentile(base, 0.5), percentile(base, 0.99)
             one, errors_one = sequential(url, path, body, SEQUENTIAL_REQUESTS)
             many, errors_many = concurrent(url, path, body, CONCURRENT_CLIENTS, REQUESTS_PER_CLIENT)
             target = f"p50 < {TARGET_P50_MS[name]:g} ms"
             results[f"serving_{name}_p50_c1"] = _entry(statistics.median(one), base_p50, target)
-            results[f"serving_{name}_p99_c1"] = _entry(_percentile(one, 0.99), base_p99, "-")
+            results[f"serving_{name}_p99_c1"] = _entry(percentile(one, 0.99), base_p99, "-")
             results[f"serving_{name}_p50_c32"] = _entry(statistics.median(many), base_p50, "-")
-            results[f"serving_{name}_p99_c32"] = _entry(_percentile(many, 0.99), base_p99, "-")
+            results[f"serving_{name}_p99_c32"] = _entry(percentile(many, 0.99), base_p99, "-")
             results[f"serving_{name}_errors"] = _entry(
                 errors_one + errors_many, 0, "0 errors", unit="requests"
             )

@@ -5,22 +5,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import sys
 from pathlib import Path
 
-from rich.console import Console
 from rich.table import Table
 
-from orchestrator.analyze import _date
+from orchestrator.cli_args import add_price_source, iso_date, settings_for, table_console
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_price_source(parser, "Realized closes from the offline CSV.")
     parser.add_argument(
-        "--offline", action="store_true", help="Realized closes from the offline CSV."
-    )
-    parser.add_argument("--prices", type=Path, metavar="CSV", help="Offline price CSV.")
-    parser.add_argument(
-        "--as-of", type=_date, metavar="DATE", help="Window end (default: latest scored)."
+        "--as-of", type=iso_date, metavar="DATE", help="Window end (default: latest scored)."
     )
     parser.add_argument(
         "--chart", type=Path, metavar="PNG", help="Chart path (default: STATE_DIR/accuracy.png)."
@@ -33,11 +28,8 @@ def run(args: argparse.Namespace) -> int:
     from orchestrator.schedule import calendar_of
     from orchestrator.store import Store
     from orchestrator.upkeep import score_accuracy
-    from premarket.settings import load_settings
 
-    if args.prices and not args.prices.is_file():
-        raise FileNotFoundError(f"--prices: {args.prices} does not exist")
-    settings = load_settings(**({"prices_csv": args.prices} if args.prices else {}))
+    settings = settings_for(args)
     calendar = calendar_of(settings)
     store = Store(settings.database_url)
     try:
@@ -50,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({**doc, "newly_scored": len(new), "chart": str(chart)}, indent=2))
         return 0
-    console = Console(width=None if sys.stdout.isatty() else 120)
+    console = table_console()
     console.print(render(doc, len(new)))
     console.print(f"Chart written to {chart}")
     return 0

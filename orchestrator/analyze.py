@@ -9,22 +9,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import sys
-from datetime import date
 from pathlib import Path
 
-from rich.console import Console
 from rich.table import Table
+
+from orchestrator.cli_args import add_price_source, iso_date, settings_for, table_console
 
 ACTION_STYLES = {"BUY": "green", "SELL": "red", "HOLD": "yellow"}
 TIER_NAMES = {"tft": "TFT", "nhits": "N-HITS", "ensemble": "Ensemble", "statistical": "Statistical"}
-
-
-def _date(text: str) -> date:
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD)") from None
 
 
 def _symbols(text: str) -> list[str]:
@@ -36,28 +28,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--symbols", nargs="+", type=_symbols, metavar="SYM", help="Symbols (default: settings)."
     )
     parser.add_argument(
-        "--as-of", type=_date, metavar="DATE", help="Only data up to this date is visible."
+        "--as-of", type=iso_date, metavar="DATE", help="Only data up to this date is visible."
     )
-    parser.add_argument(
-        "--offline", action="store_true", help="Bundled (or --prices) data and bundled news."
-    )
-    parser.add_argument("--prices", type=Path, metavar="CSV", help="Offline price CSV.")
+    add_price_source(parser, "Bundled (or --prices) data and bundled news.")
     parser.add_argument("--json", type=Path, metavar="FILE", help="Write the result document.")
 
 
 def run(args: argparse.Namespace) -> int:
     from orchestrator.job import run_analysis
-    from premarket.settings import load_settings
 
-    overrides = {"prices_csv": args.prices} if args.prices else {}
-    settings = load_settings(**overrides)
-    if args.prices and not args.prices.is_file():
-        raise FileNotFoundError(f"--prices: {args.prices} does not exist")
+    settings = settings_for(args)
     symbols = [s for group in args.symbols for s in group] if args.symbols else None
     doc = asyncio.run(
         run_analysis(settings, symbols=symbols, as_of=args.as_of, offline=args.offline)
     )
-    console = Console(width=None if sys.stdout.isatty() else 120)
+    console = table_console()
     console.print(render(doc))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)

@@ -140,13 +140,16 @@ class ForecastChain:
         ]
         # Blend each model's probability of an up move, then read it for the blended direction,
         # so two models that disagree give a confidence near 0.5, not the mean of their certainty.
+        # The blended path can point against the blended probability (a large UP move from the
+        # less sure model): the confidence then floors at 0.5, no edge, never "likely wrong".
         p_up = mix(_p_up(a), _p_up(b))
         current = bars.close[-1]
+        p_right = p_up if path[0] > current else 1.0 - p_up if path[0] < current else 0.5
         forecast = PriceForecast(
             current_price=current,
             forecast_path=path,
             quantiles=quantiles or None,
-            confidence=p_up if path[0] > current else 1.0 - p_up if path[0] < current else 0.5,
+            confidence=max(0.5, p_right),
             model_version=f"{a.model_version}+{b.model_version}",
         )
         return ForecastResult.build(

@@ -10,24 +10,21 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import sys
 from dataclasses import asdict
-from pathlib import Path
 
-from rich.console import Console
 from rich.table import Table
 
-from orchestrator.analyze import _date
+from orchestrator.cli_args import add_price_source, iso_date, settings_for, table_console
 from orchestrator.paper import Report
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_price_source(parser, "Mark with the offline CSV, not Yahoo.")
     parser.add_argument(
-        "--offline", action="store_true", help="Mark with the offline CSV, not Yahoo."
-    )
-    parser.add_argument("--prices", type=Path, metavar="CSV", help="Offline price CSV.")
-    parser.add_argument(
-        "--until", type=_date, metavar="DATE", help="Mark with closes up to DATE (default today)."
+        "--until",
+        type=iso_date,
+        metavar="DATE",
+        help="Mark with closes up to DATE (default today).",
     )
     parser.add_argument("--json", action="store_true", help="Print the report as JSON.")
 
@@ -36,11 +33,8 @@ def run(args: argparse.Namespace) -> int:
     from orchestrator.paper import PaperAccount
     from orchestrator.store import Store
     from orchestrator.upkeep import update_paper
-    from premarket.settings import load_settings
 
-    if args.prices and not args.prices.is_file():
-        raise FileNotFoundError(f"--prices: {args.prices} does not exist")
-    settings = load_settings(**({"prices_csv": args.prices} if args.prices else {}))
+    settings = settings_for(args)
     store = Store(settings.database_url)
     try:
         events = asyncio.run(update_paper(settings, store, offline=args.offline, until=args.until))
@@ -50,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({"events": events, **asdict(summary)}, indent=2, default=str))
         return 0
-    console = Console(width=None if sys.stdout.isatty() else 120)
+    console = table_console()
     for line in events:
         console.print(line)
     console.print(render(summary))

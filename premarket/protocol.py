@@ -174,7 +174,11 @@ class ForecastResult(BaseModel):
     price_change: float
     price_change_percent: float
     direction: Direction
-    confidence: float
+    confidence: float = Field(
+        ge=0.0,
+        le=1.0,
+        description="Probability that the direction is right: a fraction, never a percent.",
+    )
     inference_time_ms: float
     symbol: str
     timestamp: str

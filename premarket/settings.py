@@ -112,7 +112,10 @@ class ApiSettings(BaseModel):
 
 
 class PaperSettings(BaseModel):
-    """Paper-trading rules (ORIGIN.md section 5)."""
+    """Paper-trading rules (ORIGIN.md section 5).
+
+    The ``*_pct`` rules keep the original's names but are fractions: 0.05 is 5 % of equity.
+    """
 
     starting_cash: float = Field(default=100_000.0, gt=0)
     max_position_pct: float = Field(default=0.05, gt=0, le=1)

@@ -6,7 +6,9 @@
    encoder (``convert.py``);
 2. ``DistilBertForSequenceClassification`` (positive/negative/neutral) is fine-tuned on the
    bundled twitter-financial-news-sentiment train split (label 0 bearish -> negative,
-   1 bullish -> positive, 2 neutral);
+   1 bullish -> positive, 2 neutral), with a cross-entropy weighted towards the two small classes
+   and label-smoothed, and a higher learning rate for the new head (``TrainConfig``; these three
+   lifted valid accuracy / macro-F1 from 0.8668 / 0.8215 to 0.8744 / 0.8338 at the same cost);
 3. it is scored on the valid split (accuracy, macro-F1, confusion matrix), as float and as the
    int8 dynamic-quantised CPU variant; int8 is marked ``kept`` only if its accuracy is within
    ``int8_tolerance`` (1 point) of the float model's;
@@ -39,6 +41,7 @@ import torch
 from models import store
 from models.sentiment.labels import LABELS
 from premarket.data import SENTIMENT_TRAIN_CSV, SENTIMENT_VALID_CSV
+from premarket.progress import progress_bar
 
 NAME = "sentiment"
 DATASET_LABELS = {0: "negative", 1: "positive", 2: "neutral"}
@@ -136,27 +139,6 @@ def length_batches(lengths: list[int], batch_size: int, rng: np.random.Generator
     return chunks
 
 
-def _progress(enabled: bool):
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        TextColumn("{task.fields[status]}"),
-        disable=not enabled,
-    )
-
-
 class _PassThrough(torch.nn.Module):
     """Stands in for the embeddings while the top layers train on cached hidden states."""
 
@@ -244,7 +226,7 @@ def fine_tune(config: TrainConfig, texts: list[str], labels: list[str]):
 
     with (
         _frozen_bottom(model, config.freeze_layers, ids, 4 * config.batch_size) as inputs,
-        _progress(config.progress) as bar,
+        progress_bar(enabled=config.progress, status=True) as bar,
     ):
         params = [p for p in model.parameters() if p.requires_grad]
         head = {id(p) for p in [*model.pre_classifier.parameters(), *model.classifier.parameters()]}

@@ -10,20 +10,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from datetime import date
 from pathlib import Path
 
+from orchestrator.cli_args import iso_date
 from premarket.data import PRICES_CSV
 from premarket.protocol import RECOMMENDATION_THRESHOLD
 
 HELP = "walk-forward backtest of every forecast tier on a price CSV"
-
-
-def _date(text: str) -> date:
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD)") from None
 
 
 def _symbols(values: list[str]) -> list[str]:
@@ -38,8 +31,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="CSV with symbol,date,open,high,low,close,volume (default: the bundled prices)",
     )
     parser.add_argument("--symbols", nargs="+", default=[], help="default: all in the CSV")
-    parser.add_argument("--start", type=_date, required=True, help="first target day, YYYY-MM-DD")
-    parser.add_argument("--end", type=_date, required=True, help="last target day, YYYY-MM-DD")
+    parser.add_argument(
+        "--start", type=iso_date, required=True, help="first target day, YYYY-MM-DD"
+    )
+    parser.add_argument("--end", type=iso_date, required=True, help="last target day, YYYY-MM-DD")
     parser.add_argument("--json", type=Path, help="write every figure to this JSON file")
     parser.add_argument("--plots", type=Path, help="write PNG charts into this directory")
     parser.add_argument(

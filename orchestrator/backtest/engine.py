@@ -19,6 +19,7 @@ import pandas as pd
 
 from orchestrator.backtest.data import BacktestError, History
 from orchestrator.backtest.tiers import Tier, Window
+from premarket.progress import progress_bar
 
 
 @dataclass
@@ -88,9 +89,9 @@ def walk_forward(
     )
     frames: list[pd.DataFrame] = []
     seconds: dict[str, float] = {}
-    with _progress_bar(progress) as bar:
+    with progress_bar(enabled=progress, label_width=24) as bar:
         for tier in tiers:
-            task = bar.add_task(tier.label, total=len(windows)) if bar else None
+            task = bar.add_task(tier.label, total=len(windows))
             began = time.perf_counter()
             outputs = []
             for first in range(0, len(windows), tier.batch_size):
@@ -99,8 +100,7 @@ def walk_forward(
                 if len(out.point) != len(chunk):
                     raise RuntimeError(f"{tier.key} answered {len(out.point)} of {len(chunk)}")
                 outputs.append(out)
-                if bar:
-                    bar.advance(task, len(chunk))
+                bar.advance(task, len(chunk))
             seconds[tier.key] = time.perf_counter() - began
             frame = base.copy()
             frame.insert(0, "tier", tier.key)
@@ -111,35 +111,4 @@ def walk_forward(
             frames.append(frame)
     return WalkForward(
         predictions=pd.concat(frames, ignore_index=True), seconds=seconds, dropped=dropped
-    )
-
-
-class _NoBar:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        return None
-
-
-def _progress_bar(enabled: bool):
-    if not enabled:
-        return _NoBar()
-    from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
-    return Progress(
-        TextColumn("{task.description:<24}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=Console(stderr=True),
     )

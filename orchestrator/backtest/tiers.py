@@ -20,6 +20,7 @@ from typing import Protocol
 
 import numpy as np
 
+from orchestrator.backtest.data import History
 from orchestrator.statistical import statistical_forecast
 from premarket.protocol import PriceForecast
 
@@ -28,18 +29,9 @@ MODEL_TIERS = ("tft", "nhits", "statistical")
 BASELINES = ("random_walk", "drift")
 
 
-@dataclass(frozen=True)
-class Window:
-    """One symbol's bars up to and including the forecast day (``rows[-1]``)."""
-
-    symbol: str
-    dates: np.ndarray
-    rows: np.ndarray
-    """``[days, 5]``: open, high, low, close, volume, oldest first."""
-
-    @property
-    def closes(self) -> np.ndarray:
-        return self.rows[:, 3]
+Window = History
+"""One symbol's bars up to and including the forecast day (``rows[-1]``): a ``History`` cut
+at the origin, so a tier sees nothing after it."""
 
 
 @dataclass
