@@ -155,8 +155,11 @@ def recommendation_of(score: float, threshold: float = RECOMMENDATION_THRESHOLD)
 
 
 def _price(value: float) -> float:
-    """A price to 8 significant digits: shorter JSON without turning a sub-cent price into 0."""
-    return float(f"{value:.8g}")
+    """A price to at least 4 decimals and 6 significant digits: short JSON without float32
+    noise (156.89999 -> 156.9), and a sub-cent price is never rounded to 0."""
+    if value == 0 or not math.isfinite(value):
+        return value
+    return round(value, max(4, 6 - math.ceil(math.log10(abs(value)))))
 
 
 def utc_now_iso() -> str:

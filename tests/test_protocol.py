@@ -117,3 +117,15 @@ def test_tiny_prices_keep_their_value() -> None:
     result = ForecastResult.build(forecast, symbol="PENNY", model_used="x", inference_time_ms=1)
     assert result.current_price == pytest.approx(2.5e-5)
     assert result.forecast_path[0] > 0 and result.direction == "UP"
+
+
+def test_prices_drop_float32_noise() -> None:
+    forecast = PriceForecast(
+        current_price=156.89999389648438,
+        forecast_path=[1234.56789123],
+        confidence=0.6,
+        model_version="t",
+    )
+    result = ForecastResult.build(forecast, symbol="AAPL", model_used="x", inference_time_ms=1)
+    assert result.current_price == 156.9
+    assert result.predicted_price == 1234.5679
