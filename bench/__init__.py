@@ -39,3 +39,14 @@ def percentile(values: list[float], q: float) -> float:
     """The ``q`` quantile (0..1) of ``values``, nearest rank: always an observed latency."""
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def entry(ours: float, baseline: float | None, *, unit: str, target: str = "-") -> dict:
+    """One result entry (see the module docstring), rounded for the report."""
+    return {
+        "ours": round(ours, 3),
+        "baseline": None if baseline is None else round(baseline, 3),
+        "ratio": round(baseline / ours, 4) if baseline is not None and ours else None,
+        "unit": unit,
+        "target": target,
+    }

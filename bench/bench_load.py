@@ -22,7 +22,7 @@ from pathlib import Path
 
 import httpx
 
-from bench import percentile
+from bench import entry, percentile
 from serving.launch import SERVICES, ServiceGroup, free_port, process_tree
 from serving.samples import forecast_body, headlines
 
@@ -97,14 +97,7 @@ async def _load(url: str, path: str, body: dict, pid: int, seconds: float) -> di
     }
 
 
-def _entry(ours: float, baseline: float | None, unit: str, target: str = "-") -> dict:
-    return {
-        "ours": round(ours, 3),
-        "baseline": None if baseline is None else round(baseline, 3),
-        "ratio": round(baseline / ours, 4) if baseline is not None and ours else None,
-        "unit": unit,
-        "target": target,
-    }
+SOLO_UNIT = "ms (baseline: 1 client)"
 
 
 def run() -> dict:
@@ -121,19 +114,19 @@ def run() -> dict:
             latencies, solo = found["latencies"], found["solo"]
             before, half, after = found["rss"]
             key = f"load_{name}"
-            results[f"{key}_errors"] = _entry(
-                len(found["errors"]), 0, f"of {len(latencies)} requests", "0 errors"
+            results[f"{key}_errors"] = entry(
+                len(found["errors"]), 0, unit=f"of {len(latencies)} requests", target="0 errors"
             )
-            results[f"{key}_p50_c{CLIENTS}"] = _entry(
-                statistics.median(latencies), statistics.median(solo), "ms (baseline: 1 client)"
+            results[f"{key}_p50_c{CLIENTS}"] = entry(
+                statistics.median(latencies), statistics.median(solo), unit=SOLO_UNIT
             )
-            results[f"{key}_p99_c{CLIENTS}"] = _entry(
-                percentile(latencies, 0.99), percentile(solo, 0.99), "ms (baseline: 1 client)"
+            results[f"{key}_p99_c{CLIENTS}"] = entry(
+                percentile(latencies, 0.99), percentile(solo, 0.99), unit=SOLO_UNIT
             )
-            results[f"{key}_throughput"] = _entry(found["throughput"], None, "requests/s")
-            results[f"{key}_rss_end"] = _entry(after, before, "MB (baseline: before the load)")
-            results[f"{key}_rss_growth_second_half"] = _entry(
-                after - half, None, "MB", f"under {MAX_SECOND_HALF_GROWTH_MB:g}"
+            results[f"{key}_throughput"] = entry(found["throughput"], None, unit="requests/s")
+            results[f"{key}_rss_end"] = entry(after, before, unit="MB (baseline: before the load)")
+            results[f"{key}_rss_growth_second_half"] = entry(
+                after - half, None, unit="MB", target=f"under {MAX_SECOND_HALF_GROWTH_MB:g}"
             )
     return results
 

@@ -16,10 +16,10 @@ import pandas as pd
 
 from bench import p50_ms
 from models import store
-from models.nhits.data import load_series, sliding_windows
 from models.nhits.export import export_nhits
 from models.nhits.inference import NHitsForecaster
 from models.nhits.train import STORE_NAME, TrainConfig, fit
+from models.nhits.train_data import load_series, sliding_windows
 
 BATCH = 500
 

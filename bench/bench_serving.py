@@ -18,7 +18,7 @@ from pathlib import Path
 
 import httpx
 
-from bench import percentile
+from bench import entry, percentile
 from serving.launch import SERVICES, ServiceGroup, free_port
 from serving.samples import forecast_body, headlines
 
@@ -102,16 +102,6 @@ def _model_call(name: str) -> Callable[[], object]:
     return lambda: classifier.predict(headlines(8))
 
 
-def _entry(ours: float, baseline: float, target: str, unit: str = "ms") -> dict:
-    return {
-        "ours": round(ours, 3),
-        "baseline": round(baseline, 3),
-        "ratio": round(baseline / ours, 4) if ours else None,
-        "unit": unit,
-        "target": target,
-    }
-
-
 def run() -> dict:
     results: dict[str, dict] = {}
     logs = Path(tempfile.mkdtemp(prefix="bench-serving-"))  # keeps server logs off the report
@@ -124,12 +114,14 @@ def run() -> dict:
             one, errors_one = sequential(url, path, body, SEQUENTIAL_REQUESTS)
             many, errors_many = concurrent(url, path, body, CONCURRENT_CLIENTS, REQUESTS_PER_CLIENT)
             target = f"p50 < {TARGET_P50_MS[name]:g} ms"
-            results[f"serving_{name}_p50_c1"] = _entry(statistics.median(one), base_p50, target)
-            results[f"serving_{name}_p99_c1"] = _entry(percentile(one, 0.99), base_p99, "-")
-            results[f"serving_{name}_p50_c32"] = _entry(statistics.median(many), base_p50, "-")
-            results[f"serving_{name}_p99_c32"] = _entry(percentile(many, 0.99), base_p99, "-")
-            results[f"serving_{name}_errors"] = _entry(
-                errors_one + errors_many, 0, "0 errors", unit="requests"
+            results[f"serving_{name}_p50_c1"] = entry(
+                statistics.median(one), base_p50, unit="ms", target=target
+            )
+            results[f"serving_{name}_p99_c1"] = entry(percentile(one, 0.99), base_p99, unit="ms")
+            results[f"serving_{name}_p50_c32"] = entry(statistics.median(many), base_p50, unit="ms")
+            results[f"serving_{name}_p99_c32"] = entry(percentile(many, 0.99), base_p99, unit="ms")
+            results[f"serving_{name}_errors"] = entry(
+                errors_one + errors_many, 0, unit="requests", target="0 errors"
             )
     return results
 

@@ -123,3 +123,12 @@ def test_recent_and_paper_sync(api) -> None:
         assert client.sync_with_paper_trading(account) == []  # a run is applied once
     book = account.load()
     assert book.positions["AAPL"].quantity == 48 and book.applied_runs == {"run_2"}
+
+
+def test_from_settings_targets_the_configured_api_with_its_token(api) -> None:
+    url, _, settings = api
+    port = int(url.rsplit(":", 1)[1])
+    configured = settings.model_copy(update={"api": settings.api.model_copy(update={"port": port})})
+    with PremarketClient.from_settings(configured) as client:
+        assert client.base_url == f"http://{settings.api.host}:{port}"
+        assert client.trigger_analysis()["run_id"] == "run_manual"

@@ -14,10 +14,10 @@ import pandas as pd
 import pytest
 
 from models import store
-from models.nhits.data import load_series, sliding_windows
 from models.nhits.export import export_nhits, read_config
 from models.nhits.inference import NHitsForecaster, window_statistics
 from models.nhits.train import TrainConfig, fit, main, save_to_store, train
+from models.nhits.train_data import load_series, sliding_windows
 from premarket.protocol import PriceForecast, ProtocolError
 
 TINY = TrainConfig(

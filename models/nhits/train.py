@@ -33,9 +33,15 @@ import numpy as np
 
 from models import store
 from models.nhits.calibration import calibrate, metrics
-from models.nhits.data import Series, load_series, sessions_until, sliding_windows, to_long_frame
 from models.nhits.export import export_nhits, read_config, write_config
 from models.nhits.inference import NHitsForecaster
+from models.nhits.train_data import (
+    Series,
+    load_series,
+    sessions_until,
+    sliding_windows,
+    to_long_frame,
+)
 from premarket.data import DEMO_AS_OF, SYMBOLS
 
 STORE_NAME = "nhits"
