@@ -39,6 +39,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 
+from orchestrator.charts import pyplot, save
 from orchestrator.clock import utc_now
 from orchestrator.market import MarketData, MarketDataError
 from orchestrator.store import forecasts, metadata
@@ -282,11 +283,7 @@ def accuracy_document(
 
 def plot(scores: list[Score], calendar: TradingCalendar, path: Path, window: int = 20) -> Path:
     """A PNG: rolling direction hit rate and mean absolute % error per tier (next-day scores)."""
-    import matplotlib
-
-    matplotlib.use("Agg")  # no display on servers and in cron
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     next_day = [s for s in scores if s.kind == "next_day"]
     figure, (hits_ax, error_ax) = plt.subplots(2, 1, figsize=(9, 6), sharex=True)
     tiers = sorted({s.tier for s in next_day})
@@ -311,8 +308,4 @@ def plot(scores: list[Score], calendar: TradingCalendar, path: Path, window: int
     if tiers:
         hits_ax.legend(loc="best")
     figure.autofmt_xdate()
-    figure.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
-    return path
+    return save(figure, path, dpi=100)

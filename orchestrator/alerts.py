@@ -9,7 +9,6 @@ The webhook URLs and the SMTP password are secrets; errors name the channel, nev
 from __future__ import annotations
 
 import asyncio
-import logging
 import smtplib
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
@@ -18,6 +17,7 @@ from email.message import EmailMessage
 
 import httpx
 
+from orchestrator.redact import register
 from orchestrator.retry import CallError, kind_of_status, with_retries
 from orchestrator.store import Store
 from premarket.protocol import utc_now_iso
@@ -33,31 +33,6 @@ COLORS = {
     SERVICE_UNREACHABLE: "warning",
     SYMBOL_FAILED: "warning",
 }
-
-
-class _HideSecrets(logging.Filter):
-    """httpx logs every request's URL at INFO, and a webhook URL is a secret (Slack's token is in
-    its path): this filter on the ``httpx`` logger writes ``***`` for the URLs registered here."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.secrets: set[str] = set()
-
-    def add(self, url: str) -> None:
-        self.secrets.update({url, str(httpx.URL(url))})
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if self.secrets:
-            message = record.getMessage()
-            if any(secret in message for secret in self.secrets):
-                for secret in sorted(self.secrets, key=len, reverse=True):
-                    message = message.replace(secret, "***")
-                record.msg, record.args = message, None
-        return True
-
-
-_hide_secrets = _HideSecrets()
-logging.getLogger("httpx").addFilter(_hide_secrets)
 
 
 @dataclass
@@ -92,9 +67,9 @@ class AlertSender:
         self.settings = settings
         self.http = http
         self.channels: dict[str, Callable[[Alert], Awaitable[None]]] = {}
-        for url in (settings.slack_webhook_url, settings.webhook_url):
-            if url:
-                _hide_secrets.add(url.get_secret_value())
+        for secret in (settings.slack_webhook_url, settings.webhook_url, settings.smtp_password):
+            if secret:
+                register(secret.get_secret_value())
         if settings.slack_webhook_url:
             self.channels["slack"] = self._slack
         if settings.webhook_url:

@@ -18,6 +18,7 @@ import httpx
 from pydantic import ValidationError
 
 from orchestrator.market import Bars
+from orchestrator.redact import redact, register
 from orchestrator.retry import CallError, kind_of_status
 from premarket.protocol import (
     ForecastResult,
@@ -37,6 +38,8 @@ class TargetClient:
         self.name = name
         self.target = target
         self.http = http
+        if target.token is not None:
+            register(target.token.get_secret_value())
 
     @property
     def endpoint(self) -> str:
@@ -50,13 +53,6 @@ class TargetClient:
         if self.target.token is not None:
             headers["Authorization"] = f"Bearer {self.target.token.get_secret_value()}"
         return headers
-
-    def _quote(self, text: str) -> str:
-        """A service's own error text, for our messages; a service that echoes the credentials
-        it refused ("invalid token: Bearer ...") must not put our token into results and logs."""
-        if self.target.token is not None and (secret := self.target.token.get_secret_value()):
-            return text.replace(secret, "***")
-        return text
 
     async def _post(self, body: dict[str, Any]) -> Any:
         """POST ``body`` in this target's dialect and return the answer's payload."""
@@ -86,7 +82,7 @@ class TargetClient:
         if response.is_error:
             raise CallError(
                 kind_of_status(response.status_code),
-                f"{self.name}: HTTP {response.status_code}: {self._quote(_error_text(payload))}",
+                f"{self.name}: HTTP {response.status_code}: {redact(_error_text(payload))}",
                 response.status_code,
             )
         return payload
@@ -101,7 +97,7 @@ class TargetClient:
             ) from None
         if not envelope.Success or status >= 400:
             code = status if status >= 400 else envelope.Code
-            message = self._quote(envelope.Message)
+            message = redact(envelope.Message)
             raise CallError(kind_of_status(code), f"{self.name}: {message}", code)
         return envelope.Data
 
@@ -117,7 +113,7 @@ class TargetClient:
         }
         payload = await self._post(body)
         if isinstance(payload, dict) and payload.get("success") is False:
-            raise CallError("rejected", f"{self.name}: {self._quote(_error_text(payload))}")
+            raise CallError("rejected", f"{self.name}: {redact(_error_text(payload))}")
         try:
             return ForecastResult.model_validate(payload)
         except ValidationError as exc:

@@ -6,18 +6,10 @@ from pathlib import Path
 
 from orchestrator.backtest.metrics import level_of
 from orchestrator.backtest.report import BUY_AND_HOLD, Report, quantile_columns
+from orchestrator.charts import pyplot, save
 
 FAN_DAYS = 120
 """The fan chart shows the last this-many target days, so the band stays readable."""
-
-
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
 
 
 def _label(report: Report, key: str) -> str:
@@ -27,7 +19,7 @@ def _label(report: Report, key: str) -> str:
 
 def equity_chart(report: Report, path: Path) -> Path:
     """Equal-weight equity of each tier's strategy against buy-and-hold."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(10, 5.5))
     for key, curve in report.equity.items():
         style = {"color": "black", "linewidth": 2} if key == BUY_AND_HOLD else {}
@@ -41,10 +33,7 @@ def equity_chart(report: Report, path: Path) -> Path:
     ax.legend()
     ax.grid(alpha=0.3)
     fig.autofmt_xdate()
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save(fig, path)
 
 
 def banded_tiers(report: Report) -> list[str]:
@@ -61,7 +50,7 @@ def fan_chart(report: Report, symbol: str, path: Path) -> Path | None:
     keys = banded_tiers(report)
     if not keys:
         return None
-    plt = _pyplot()
+    plt = pyplot()
     fig, axes = plt.subplots(len(keys), 1, figsize=(10, 3.2 * len(keys)), squeeze=False)
     frame = report.predictions
     for ax, key in zip(axes[:, 0], keys, strict=True):
@@ -80,10 +69,7 @@ def fan_chart(report: Report, symbol: str, path: Path) -> Path | None:
         ax.legend(loc="upper left", fontsize=8)
         ax.grid(alpha=0.3)
     fig.autofmt_xdate()
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save(fig, path)
 
 
 def _band_pairs(keys: list[str]) -> list[tuple[str, str, float]]:
@@ -101,7 +87,7 @@ def calibration_chart(report: Report, path: Path) -> Path | None:
     keys = banded_tiers(report)
     if not keys:
         return None
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(5.5, 5.5))
     ax.plot([0, 1], [0, 1], color="grey", linestyle="--", label="perfect")
     for key in keys:
@@ -113,10 +99,7 @@ def calibration_chart(report: Report, path: Path) -> Path | None:
     ax.set_title("Calibration of the forecast band")
     ax.legend()
     ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save(fig, path)
 
 
 def write_charts(report: Report, directory: Path, fan_symbol: str) -> list[Path]:
