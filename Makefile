@@ -13,7 +13,7 @@ export HF_HUB_OFFLINE ?= 1
 export TRANSFORMERS_OFFLINE ?= 1
 export PYTHONHASHSEED ?= 0
 
-.PHONY: install demo test bench serve lint models clean
+.PHONY: install demo test bench serve lint models clean postgres-server chromium
 
 install: $(STAMP)
 
@@ -32,13 +32,42 @@ models: install
 	$(BIN)/python -m models.sentiment.train --if-missing
 
 ## The main job, offline on the bundled data: models, services, one pre-market run.
-demo: models
+demo: models chromium
 	$(BIN)/python -m serving.launch --run-demo
+	$(BIN)/premarket dashboard --screenshot demo-output/dashboard.png
 
-test: install
+test: install postgres-server chromium
 	$(BIN)/python -m pytest -q
 
-bench: models
+## The PostgreSQL server binaries (initdb, pg_ctl) that the tests start a throwaway cluster
+## from (tests/postgres.py); installs the Debian package `postgresql` where they are missing.
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+postgres-server:
+	@if [ -n "$$PREMARKET_PG_BIN" ] || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 \
+		|| command -v initdb >/dev/null; then :; \
+	elif command -v apt-get >/dev/null; then \
+		echo "installing the PostgreSQL server (Debian package postgresql) for the tests"; \
+		$(SUDO) apt-get update -q && $(SUDO) env DEBIAN_FRONTEND=noninteractive \
+			apt-get install -y -q --no-install-recommends postgresql; \
+	else \
+		echo "make test needs the PostgreSQL server binaries (initdb, pg_ctl): install them" \
+			"or set PREMARKET_PG_BIN to their folder" >&2; exit 1; \
+	fi
+
+## Headless Chromium for the dashboard's browser tests and screenshot (Playwright drives
+## /usr/bin/chromium; `playwright install` is never used); the Debian packages when missing.
+chromium:
+	@if [ -n "$$PREMARKET_CHROMIUM" ] || command -v chromium >/dev/null; then :; \
+	elif command -v apt-get >/dev/null; then \
+		echo "installing Chromium (Debian packages chromium, chromium-driver) for the tests"; \
+		$(SUDO) apt-get update -q && $(SUDO) env DEBIAN_FRONTEND=noninteractive \
+			apt-get install -y -q --no-install-recommends chromium chromium-driver; \
+	else \
+		echo "make test needs Chromium: install it or set PREMARKET_CHROMIUM to its path" >&2; \
+		exit 1; \
+	fi
+
+bench: models postgres-server
 	$(BIN)/python -m bench
 
 ## Start the three model services on 127.0.0.1 (TFT_PORT, NHITS_PORT, SENTIMENT_PORT).
@@ -48,6 +77,7 @@ serve: models
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -9,6 +9,12 @@ tree (server and workers) read from /proc before the load, halfway through and a
 without bound: the growth over the second half of the run, once warm, is the figure to watch.
 The latency baseline is one client alone (same requests), so ``ratio`` shows the queueing cost.
 
+Then a burst: ``BURST_CLIENTS`` (300) clients at once, each sending ``BURST_REQUESTS`` requests
+and, on a 503, waiting its ``Retry-After`` before the next, as a polite client does. Over
+capacity a service answers 503 (counted and reported), never 500: ``burst_*_500`` counts every
+other 5xx (target 0), ``burst_*_transport_errors`` the client-side failures by kind; p99 is over
+every answer, 503s included.
+
 ``PREMARKET_BENCH_LOAD_S`` shortens the run (e.g. 5 for a smoke run).
 """
 
@@ -18,12 +24,14 @@ import asyncio
 import os
 import statistics
 import time
-from pathlib import Path
+from collections import Counter
 
 import httpx
+import psutil
 
 from bench import entry, percentile
-from serving.launch import SERVICES, ServiceGroup, free_port, process_tree
+from serving.launch import SERVICES, ServiceGroup, free_port
+from serving.process import process_tree
 from serving.samples import forecast_body, headlines
 
 DURATION_S = float(os.environ.get("PREMARKET_BENCH_LOAD_S", "60"))
@@ -31,7 +39,8 @@ CLIENTS = 32
 SOLO_REQUESTS = 50
 WARM_UP_REQUESTS = 64
 MAX_SECOND_HALF_GROWTH_MB = 32.0
-PAGE_MB = os.sysconf("SC_PAGE_SIZE") / 2**20
+BURST_CLIENTS = 300
+BURST_REQUESTS = 3
 
 
 def tree_rss_mb(pid: int) -> float:
@@ -39,8 +48,8 @@ def tree_rss_mb(pid: int) -> float:
     total = 0.0
     for member in process_tree(pid):
         try:
-            total += int(Path(f"/proc/{member}/statm").read_text().split()[1]) * PAGE_MB
-        except (OSError, ValueError, IndexError):
+            total += member.memory_info().rss / 2**20
+        except psutil.Error:
             continue  # a process that just exited
     return total
 
@@ -97,6 +106,50 @@ async def _load(url: str, path: str, body: dict, pid: int, seconds: float) -> di
     }
 
 
+async def _burst(url: str, path: str, body: dict) -> dict:
+    """``BURST_CLIENTS`` clients at once, ``BURST_REQUESTS`` each; statuses and latencies."""
+    latencies: list[float] = []
+    statuses: list[int | str] = []
+    limits = httpx.Limits(max_connections=BURST_CLIENTS, max_keepalive_connections=BURST_CLIENTS)
+    async with httpx.AsyncClient(base_url=url, timeout=120, limits=limits) as client:
+
+        async def one_client() -> None:
+            for _ in range(BURST_REQUESTS):
+                start = time.perf_counter()
+                try:
+                    response = await client.post(path, json=body)
+                except httpx.HTTPError as exc:
+                    statuses.append(type(exc).__name__)
+                    continue
+                latencies.append((time.perf_counter() - start) * 1000.0)
+                statuses.append(response.status_code)
+                if response.status_code == 503:
+                    await asyncio.sleep(float(response.headers.get("Retry-After", "1")))
+
+        await asyncio.gather(*(one_client() for _ in range(BURST_CLIENTS)))
+    return {"latencies": latencies, "statuses": statuses}
+
+
+def burst_entries(name: str, found: dict) -> dict[str, dict]:
+    """The burst's entries: 500s (any 5xx but 503; target 0), 503s, transport errors (by kind),
+    p50 and p99 of every answer."""
+    statuses, latencies = found["statuses"], found["latencies"]
+    shed = sum(s == 503 for s in statuses)
+    broken = sum(isinstance(s, int) and s >= 500 and s != 503 for s in statuses)
+    transport = Counter(s for s in statuses if not isinstance(s, int))
+    of = f"of {len(statuses)} requests"
+    key = f"burst_{name}_c{BURST_CLIENTS}"
+    return {
+        f"{key}_500": entry(broken, 0, unit=f"{of} (5xx other than 503)", target="0 errors"),
+        f"{key}_503": entry(shed, None, unit=f"{of} (over capacity, with Retry-After)"),
+        f"{key}_transport_errors": entry(
+            sum(transport.values()), None, unit=f"{of} ({dict(transport) or 'none'})"
+        ),
+        f"{key}_p50": entry(statistics.median(latencies), None, unit="ms (every answer)"),
+        f"{key}_p99": entry(percentile(latencies, 0.99), None, unit="ms (every answer)"),
+    }
+
+
 SOLO_UNIT = "ms (baseline: 1 client)"
 
 
@@ -128,6 +181,7 @@ def run() -> dict:
             results[f"{key}_rss_growth_second_half"] = entry(
                 after - half, None, unit="MB", target=f"under {MAX_SECOND_HALF_GROWTH_MB:g}"
             )
+            results.update(burst_entries(name, asyncio.run(_burst(url, path, body))))
     return results
 
 

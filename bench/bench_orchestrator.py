@@ -19,7 +19,7 @@ import time
 from datetime import date
 from pathlib import Path
 
-from orchestrator.job import run_analysis
+from orchestrator.jobs.analysis import run_analysis
 from premarket.data import DEMO_AS_OF, PRICES_CSV, SYMBOLS
 from premarket.settings import Settings
 from serving.launch import ServiceGroup, free_port
@@ -52,11 +52,11 @@ def alias_csv(path: Path, as_of: date) -> list[str]:
 
 def timed(settings: Settings, symbols: list[str], as_of: date) -> float:
     start = time.perf_counter()
-    doc = asyncio.run(run_analysis(settings, symbols=symbols, as_of=as_of, offline=True))
+    result = asyncio.run(run_analysis(settings, symbols=symbols, as_of=as_of, offline=True))
     seconds = time.perf_counter() - start
-    tiers = doc["performance_metrics"]["tier_counts"]
-    if doc["status"] != "ok" or tiers["tft"] != len(symbols):
-        raise RuntimeError(f"run of {len(symbols)} symbols: status {doc['status']}, tiers {tiers}")
+    tiers = result.performance_metrics.tier_counts
+    if result.status != "ok" or tiers["tft"] != len(symbols):
+        raise RuntimeError(f"run of {len(symbols)} symbols: status {result.status}, tiers {tiers}")
     return seconds
 
 

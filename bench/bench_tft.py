@@ -28,8 +28,9 @@ from models import store
 from models.tft.dataset import prediction_frame, training_dataset
 from models.tft.evaluate import windows
 from models.tft.features import history_frame, load_prices
+from models.tft.persist import STORE_NAME, save_model
 from models.tft.predictor import CONFIG_FILE, TFTPredictor
-from models.tft.train import STORE_NAME, TrainConfig, fit, save_model
+from models.tft.train import TrainConfig, fit
 from premarket.data import PRICES_CSV
 
 BATCH = 500

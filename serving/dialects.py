@@ -2,9 +2,9 @@
 
 - ``flat``: the original callers' body at ``POST /predict``; errors are
   ``{"success": false, "error": ..., "field": ...}`` (the original's shape).
-- ``modelscope``: the envelope ``{"input": ..., "parameters": ...}`` at ``POST /call`` and
-  ``POST /api/v1/models/{org}/{name}``; every answer is ``{"Code", "Success", "Message",
-  "RequestId", "Data"}``.
+- ``modelscope``: the envelope ``{"input": ..., "parameters": ...}`` at ``POST /call``,
+  ``POST /api/v1/models/{org}/{name}`` and ``POST /api-inference/v1/models/{org}/{name}``; every
+  answer is ``{"Code", "Success", "Message", "RequestId", "Data"}``.
 
 Everything here is plain Starlette and pydantic, so it can be unit-tested without a server.
 """
@@ -37,18 +37,29 @@ class ServiceError(Exception):
         *,
         error: str | None = None,
         required_minimum: int | None = None,
+        headers: dict[str, str] | None = None,
     ) -> None:
         self.status = status
         self.field = field
         self.problem = problem
         self.error = error or f"{field}: {problem}"
         self.required_minimum = required_minimum
+        self.headers = headers or {}
         super().__init__(self.error)
 
 
+RETRY_AFTER_S = 1
+"""What a 503 asks the caller to wait (``Retry-After``): a batch or two of the queue."""
+
+
+def busy(problem: str) -> ServiceError:
+    """A 503 that the caller should retry after ``RETRY_AFTER_S`` (overload, loading)."""
+    return ServiceError(503, "model", problem, headers={"Retry-After": str(RETRY_AFTER_S)})
+
+
 def dialect_of(path: str) -> Dialect:
-    """The dialect a route speaks: the envelope on ``/call`` and ModelScope paths."""
-    return "modelscope" if path.startswith(("/call", "/api/")) else "flat"
+    """The dialect a route speaks: the envelope on ``/call`` and the ModelScope paths."""
+    return "modelscope" if path.startswith(("/call", "/api/", "/api-inference/")) else "flat"
 
 
 def parse_json(body: bytes) -> Any:
@@ -96,8 +107,8 @@ def request_id_of(raw: Any) -> str | None:
     """The caller's ``request_id`` when the body carries a usable one (echoed in every answer)."""
     if isinstance(raw, dict):
         value = raw.get("request_id")
-        if isinstance(value, str) and 0 < len(value) <= 128:
-            return value
+        if isinstance(value, str) and 0 < len(value) <= 128 and value.isprintable():
+            return value  # a lone surrogate (JSON "\ud800") is not printable: never echoed
     return None
 
 
@@ -112,9 +123,21 @@ def _finite(value: Any) -> Any:
     return value
 
 
-def _json(body: Any, status: int, inference_ms: float | None = None) -> JSONResponse:
-    headers = {INFERENCE_TIME_HEADER: f"{inference_ms:.3f}"} if inference_ms is not None else None
-    return JSONResponse(_finite(body), status_code=status, headers=headers)
+class AsciiJSONResponse(JSONResponse):
+    """JSON with every non-ASCII character escaped: an answer that echoes odd input (a lone
+    surrogate) still encodes, instead of the encoder failing and the connection dropping."""
+
+    def render(self, content: Any) -> bytes:
+        return json.dumps(content, allow_nan=False, separators=(",", ":")).encode("ascii")
+
+
+def _json(
+    body: Any, status: int, inference_ms: float | None = None, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    headers = dict(headers or {})
+    if inference_ms is not None:
+        headers[INFERENCE_TIME_HEADER] = f"{inference_ms:.3f}"
+    return AsciiJSONResponse(_finite(body), status_code=status, headers=headers)
 
 
 def success(
@@ -140,7 +163,7 @@ def failure(dialect: Dialect, err: ServiceError, *, request_id: str | None = Non
             required_minimum=err.required_minimum,
             request_id=request_id,
         ).model_dump(exclude_none=True)
-        return _json(body, err.status)
+        return _json(body, err.status, headers=err.headers)
     detail = {"field": err.field}
     if err.required_minimum is not None:
         detail["required_minimum"] = err.required_minimum
@@ -151,4 +174,4 @@ def failure(dialect: Dialect, err: ServiceError, *, request_id: str | None = Non
         RequestId=request_id or uuid.uuid4().hex,
         Data=detail,
     )
-    return _json(envelope.model_dump(exclude_none=True), err.status)
+    return _json(envelope.model_dump(exclude_none=True), err.status, headers=err.headers)

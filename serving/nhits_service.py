@@ -11,10 +11,25 @@ from __future__ import annotations
 import bentoml
 
 from premarket.protocol import ForecastInput, PriceForecast
+from serving import guard
+from serving.describe import forecast_description
 from serving.image import GPU_IMAGE
-from serving.routes import forecast_app, forecast_description
-from serving.runtime import FORECAST_MAX_BODY, BodyLimit, ModelSlot, model_dir
+from serving.routes import forecast_app
+from serving.runtime import (
+    FORECAST_MAX_BODY,
+    Admission,
+    ModelSlot,
+    capacity_from_env,
+    check_finite,
+    forecast_values,
+    model_dir,
+)
 from serving.samples import price_rows
+
+guard.install()
+
+CAPACITY = 128
+"""Requests in flight before a 503 (each takes well under a millisecond of model time)."""
 
 
 @bentoml.service(name="premarket_nhits", image=GPU_IMAGE, workers=1, traffic={"timeout": 30})
@@ -24,6 +39,7 @@ class NHitsService:
 
     def __init__(self) -> None:
         self.tag = "unresolved"
+        self.admission = Admission(capacity_from_env(CAPACITY))
         self.slot = ModelSlot("nhits", self._load, _warm_up)
 
     def _load(self):
@@ -54,7 +70,7 @@ class NHitsService:
         return self.slot.state != "failed"
 
 
-NHitsService.add_asgi_middleware(BodyLimit, max_bytes=FORECAST_MAX_BODY)
+NHitsService.add_asgi_middleware(guard.Guard, max_bytes=FORECAST_MAX_BODY)
 
 
 def _load(path):
@@ -64,5 +80,7 @@ def _load(path):
 
 
 def _warm_up(model) -> None:
+    """A forecast on real rows, which must be finite: broken weights are never ready."""
     rows, _ = price_rows(count=max(30, model.min_rows))
-    model.forecast([[row[3] for row in rows]])
+    (forecast,) = model.forecast([[row[3] for row in rows]])
+    check_finite(forecast_values(forecast), "the warm-up forecast")

@@ -1,6 +1,9 @@
 """The HTTP routes of the model services, mounted on each BentoML service with
-``@bentoml.asgi_app``: ``POST /predict`` (flat), ``POST /call`` and
-``POST /api/v1/models/{org}/{name}`` (ModelScope envelope), ``GET /describe``.
+``@bentoml.asgi_app``: ``POST /predict`` and ``POST /`` (flat; the original callers also posted
+to the model URL itself), ``POST /call``, ``POST /api/v1/models/{org}/{name}`` and
+``POST /api-inference/v1/models/{org}/{name}`` (ModelScope envelope), ``GET /describe`` and
+``GET /health`` (the local ModelScope server's). A wrong method or path is answered in the
+caller's dialect too.
 
 They are plain Starlette routes rather than ``@bentoml.api`` methods because the wire format must
 be exact in both dialects, including every error: BentoML's own validation answers in its own
@@ -11,32 +14,27 @@ use BentoML's adaptive batching where a batch forward pays off.
 from __future__ import annotations
 
 import logging
-import math
-import sys
 import time
-from typing import Any, Protocol
+from typing import Any
 
 import bentoml
 from pydantic import ValidationError
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from premarket.protocol import (
-    MAX_ROWS,
-    MAX_TEXT_CHARS,
-    MAX_TEXTS,
     MIN_ROWS,
     ForecastInput,
     ForecastParameters,
     ForecastResult,
     ModelScopeRequest,
-    PriceForecast,
     ProtocolError,
     SentimentInput,
-    SentimentScores,
 )
+from serving.describe import ForecastBackend, SentimentBackend
 from serving.dialects import (
     Dialect,
     ServiceError,
@@ -48,34 +46,12 @@ from serving.dialects import (
     request_id_of,
     success,
 )
-from serving.runtime import ModelSlot
-from serving.samples import forecast_body, headlines
+from serving.runtime import ModelFault, ModelSlot, check_finite, forecast_values
 
 logger = logging.getLogger("premarket.serving")
 
 INSUFFICIENT = "Insufficient sequence data"
 """The original's error text for too few rows, kept verbatim for its callers."""
-
-
-class ForecastBackend(Protocol):
-    """What the forecast routes need from a service instance."""
-
-    model_used: str
-    slot: ModelSlot[Any]
-
-    def min_rows(self) -> int: ...
-
-    async def forecast(self, item: ForecastInput, include_importance: bool) -> PriceForecast: ...
-
-    def describe(self) -> dict[str, Any]: ...
-
-
-class SentimentBackend(Protocol):
-    slot: ModelSlot[Any]
-
-    async def classify(self, texts: list[str]) -> list[SentimentScores]: ...
-
-    def describe(self) -> dict[str, Any]: ...
 
 
 def _unwrap(raw: Any, dialect: Dialect) -> tuple[Any, dict[str, Any], str]:
@@ -93,10 +69,15 @@ def _unwrap(raw: Any, dialect: Dialect) -> tuple[Any, dict[str, Any], str]:
     return envelope.input, envelope.parameters, "input"
 
 
-def _insufficient(given: int, needed: int) -> ServiceError:
+def _within(prefix: str, field: str) -> str:
+    """A field's name in the caller's terms: ``input.sequence_data`` in the envelope."""
+    return f"{prefix}.{field}" if prefix else field
+
+
+def _insufficient(given: int, needed: int, prefix: str) -> ServiceError:
     return ServiceError(
         400,
-        "sequence_data",
+        _within(prefix, "sequence_data"),
         f"{given} rows given; at least {needed} are needed",
         error=INSUFFICIENT,
         required_minimum=needed,
@@ -115,10 +96,11 @@ def _forecast_input(payload: Any, prefix: str, min_rows: int | None) -> Forecast
         for err in exc.errors(include_url=False):
             if tuple(err["loc"]) == ("sequence_data",) and err["type"] == "too_short":
                 rows = payload.get("sequence_data")
-                raise _insufficient(len(rows), max(min_rows or MIN_ROWS, MIN_ROWS)) from None
+                needed = max(min_rows or MIN_ROWS, MIN_ROWS)
+                raise _insufficient(len(rows), needed, prefix) from None
         raise from_validation(exc, prefix) from None
     if min_rows is not None and len(item.sequence_data) < min_rows:
-        raise _insufficient(len(item.sequence_data), min_rows)
+        raise _insufficient(len(item.sequence_data), min_rows, prefix)
     return item
 
 
@@ -138,16 +120,20 @@ async def _forecast(request: Request) -> Response:
         if min_rows is None:  # not ready: say so after the input proved valid
             svc.slot.get()
         start = time.perf_counter()
-        forecast = await svc.forecast(item, options.include_importance)
-        if not _usable(forecast):
-            raise ServiceError(
-                422,
-                "sequence_data",
-                "values are outside the range the model can forecast "
-                "(its forecast is not a finite, positive price)",
-            )
+        with svc.admission.admit():
+            try:
+                forecast = await svc.forecast(item, options.include_importance)
+            except ServiceError as err:  # this item alone could not be forecast
+                if err.status >= 500:
+                    raise
+                raise ServiceError(err.status, _within(prefix, err.field), err.problem) from None
+        check_finite(forecast_values(forecast), "its forecast")
         elapsed_ms = (time.perf_counter() - start) * 1000.0
     except ServiceError as err:
+        return failure(dialect, err, request_id=request_id_of(_payload_of(raw, dialect)))
+    except ModelFault as exc:
+        logger.error("%s: %s", svc.model_used, exc)
+        err = ServiceError(500, "model", f"fault: {exc}")
         return failure(dialect, err, request_id=request_id_of(_payload_of(raw, dialect)))
     except Exception:
         logger.exception("forecast failed")
@@ -163,14 +149,6 @@ async def _forecast(request: Request) -> Response:
     return success(
         dialect, result.model_dump(), request_id=item.request_id, inference_ms=elapsed_ms
     )
-
-
-def _usable(forecast: PriceForecast) -> bool:
-    """Finite numbers and positive prices. Valid but absurd input (a close of 1e300) overflows
-    a model to NaN, which would otherwise go out as a 200 whose prices are null."""
-    values = [forecast.confidence, *(forecast.quantiles or {}).values()]
-    prices = [forecast.current_price, *forecast.forecast_path]
-    return all(math.isfinite(v) for v in values) and all(math.isfinite(p) and p > 0 for p in prices)
 
 
 def _payload_of(raw: Any, dialect: Dialect) -> Any:
@@ -191,10 +169,16 @@ async def _classify(request: Request) -> Response:
             raise from_validation(exc, prefix) from None
         svc.slot.get()
         start = time.perf_counter()
-        scores = await svc.classify(parsed.texts)
+        with svc.admission.admit(len(parsed.texts)):
+            scores = await svc.classify(parsed.texts)
+        for score in scores:
+            check_finite(score.scores, "its scores")
         elapsed_ms = (time.perf_counter() - start) * 1000.0
     except ServiceError as err:
         return failure(dialect, err)
+    except ModelFault as exc:
+        logger.error("sentiment: %s", exc)
+        return failure(dialect, ServiceError(500, "model", f"fault: {exc}"))
     except Exception:
         logger.exception("sentiment failed")
         return failure(dialect, ServiceError(500, "model", "inference failed; see the service log"))
@@ -207,14 +191,41 @@ async def _describe(_: Request) -> Response:
     return JSONResponse(bentoml.get_current_service().describe())
 
 
+HEALTHY = {"ready": "ok", "degraded": "degraded"}
+
+
+async def _health(_: Request) -> Response:
+    """``GET /health``: 200 ``{"status": "ok"}``, or ``"degraded"`` with the reason when a
+    stand-in answers (the sentiment word list); 503 while loading or after a failed load."""
+    slot: ModelSlot[Any] = bentoml.get_current_service().slot
+    body = {"status": HEALTHY.get(slot.state, slot.state), "model": slot.status()}
+    return JSONResponse(body, status_code=200 if slot.ready else 503)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    """A wrong method (405) or path (404) in the caller's dialect, not Starlette's plain text."""
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == 405:
+        allowed = (exc.headers or {}).get("Allow", "")
+        problem = f"{request.method} is not allowed here; use {allowed or 'another method'}"
+        err = ServiceError(405, "method", problem, headers=dict(exc.headers or {}))
+    else:
+        err = ServiceError(exc.status_code, "path", f"{request.url.path} {exc.detail}".lower())
+    return failure(dialect_of(request.url.path), err)
+
+
 def _app(handler) -> Starlette:
     return Starlette(
         routes=[
+            Route("/", handler, methods=["POST"]),
             Route("/predict", handler, methods=["POST"]),
             Route("/call", handler, methods=["POST"]),
             Route("/api/v1/models/{org}/{name}", handler, methods=["POST"]),
+            Route("/api-inference/v1/models/{org}/{name}", handler, methods=["POST"]),
             Route("/describe", _describe, methods=["GET"]),
-        ]
+            Route("/health", _health, methods=["GET"]),
+        ],
+        exception_handlers={HTTPException: _http_error},
     )
 
 
@@ -226,64 +237,3 @@ def forecast_app() -> Starlette:
 def sentiment_app() -> Starlette:
     """The routes of the sentiment service."""
     return _app(_classify)
-
-
-ROUTES = {
-    "flat": "POST /predict",
-    "modelscope": ["POST /call", "POST /api/v1/models/{org}/{name}"],
-    "describe": "GET /describe",
-    "health": ["GET /livez", "GET /readyz", "GET /metrics"],
-}
-
-
-def forecast_description(
-    svc: ForecastBackend, *, tag: str, device: str, rows_used: int | None, max_body: int
-) -> dict[str, Any]:
-    """``GET /describe`` of a forecast service: schemas, limits, a real sample, model state."""
-    min_rows = svc.min_rows() if svc.slot.ready else None
-    return {
-        "model_used": svc.model_used,
-        "model": {"tag": tag, "device": device, **svc.slot.status()},
-        "torch_imported": "torch" in sys.modules,
-        "routes": ROUTES,
-        "schema": {
-            "input": ForecastInput.model_json_schema(),
-            "parameters": ForecastParameters.model_json_schema(),
-            "output": ForecastResult.model_json_schema(),
-        },
-        "limits": {
-            "min_rows": min_rows,
-            "max_rows": MAX_ROWS,
-            "rows_used": rows_used,
-            "max_body_bytes": max_body,
-        },
-        "sample": {"input": forecast_body(count=max(30, min_rows or 0)), "parameters": {}},
-    }
-
-
-def sentiment_description(
-    svc: SentimentBackend, *, tag: str, version: str | None, device: str, max_body: int
-) -> dict[str, Any]:
-    """``GET /describe`` of the sentiment service."""
-    return {
-        "model": {"tag": tag, "version": version, "device": device, **svc.slot.status()},
-        "torch_imported": "torch" in sys.modules,
-        "routes": ROUTES,
-        "schema": {
-            "input": {
-                "oneOf": [
-                    {"type": "string"},
-                    {"type": "array", "items": {"type": "string"}},
-                    {"type": "object", "properties": {"text": {"type": "string"}}},
-                    {"type": "object", "properties": {"texts": {"type": "array"}}},
-                ]
-            },
-            "output": SentimentScores.model_json_schema(),
-        },
-        "limits": {
-            "max_texts": MAX_TEXTS,
-            "max_text_chars": MAX_TEXT_CHARS,
-            "max_body_bytes": max_body,
-        },
-        "sample": {"input": {"text": headlines()[0]}},
-    }

@@ -1,5 +1,5 @@
 """What every model service shares at run time: where its model comes from, loading it in the
-background, readiness, and refusing oversize bodies before they are read.
+background, readiness, the bounded queue in front of the model and the internal batch call.
 
 Loading runs in a thread so that ``/livez`` and ``/metrics`` answer while a large model loads;
 ``/readyz`` turns 200 only once the model is loaded *and* a warm-up inference on real data
@@ -9,16 +9,21 @@ process instead of leaving a live service that can never become ready.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import math
 import os
+import re
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from http import HTTPStatus
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
-from serving.dialects import ServiceError, dialect_of, failure
+from premarket.protocol import PriceForecast
+from premarket.retry import retry
+from serving.dialects import ServiceError, busy
 
 logger = logging.getLogger("premarket.serving")
 
@@ -31,6 +36,7 @@ SENTIMENT_MAX_BODY = 2 * 1024 * 1024
 
 
 TORCH_THREADS_ENV = "PREMARKET_TORCH_THREADS"
+CAPACITY_ENV = "PREMARKET_QUEUE_CAPACITY"
 
 
 def limit_torch_threads() -> int:
@@ -61,38 +67,123 @@ def model_dir(name: str) -> tuple[str, Path]:
 
 BATCH_CALL_TRIES = 3
 
+RUNNER_CONNECTION = {"max_requests": 2**31 - 1, "max_age": 1e9}
+"""``runner_connection`` of every batching service: BentoML's internal client (``self.to_async``)
+otherwise replaces its HTTP session every 100 calls and closes the old one under the requests
+still using it ("Cannot write to closing transport", 500s at 200-300 concurrent clients). Its
+connector is the service's own app, in-process: nothing can go stale, so it is never replaced."""
+
 
 async def call_batch(method: Callable[..., Awaitable[T]], **kwargs: Any) -> T:
     """Call a batchable API through the service's own client (``self.to_async``), again if the
-    client's connection was closed under the request.
+    client's connection was closed under the request (inference has no side effects).
 
-    BentoML's internal client replaces its HTTP session every 100 calls and closes the old one
-    while other requests may still be using it; those fail with an aiohttp connection error
-    ("Cannot write to closing transport") and, unretried, became 500s under concurrent load.
-    Inference has no side effects, so trying again is safe. A request the batcher shed because
-    the queue could not be served in time (BentoML's 503) is a 503 to the caller too.
+    A request the batcher shed because its queue could not be served in time (BentoML's 503) is
+    a 503 with ``Retry-After`` to the caller too.
     """
     import aiohttp
     from bentoml.exceptions import BentoMLException
 
-    for attempt in range(1, BATCH_CALL_TRIES + 1):
+    try:
+        result, _ = await retry(
+            lambda: method(**kwargs),
+            tries=BATCH_CALL_TRIES,
+            transient=lambda exc: isinstance(exc, aiohttp.ClientConnectionError),
+        )
+    except BentoMLException as exc:
+        if exc.error_code == HTTPStatus.SERVICE_UNAVAILABLE:
+            raise busy("is overloaded; retry shortly") from None
+        raise
+    return result
+
+
+class ModelFault(RuntimeError):
+    """The model itself misbehaved (a non-finite output): not the caller's input."""
+
+
+def check_finite(values: Iterable[float], what: str) -> None:
+    """Raise :class:`ModelFault` unless every value is a finite number."""
+    if not all(math.isfinite(v) for v in values):
+        raise ModelFault(f"{what} is not finite: the model is faulty (corrupt weights?)")
+
+
+def forecast_values(forecast: PriceForecast) -> list[float]:
+    """Every number of a forecast, to check with :func:`check_finite`."""
+    return [
+        forecast.current_price,
+        forecast.confidence,
+        *forecast.forecast_path,
+        *(forecast.quantiles or {}).values(),
+    ]
+
+
+_PATH = re.compile(r"""(?<![\w.])(?:[A-Za-z]:)?[/\\][^\s'"<>()]+""")
+
+
+def public_error(exc: BaseException) -> str:
+    """``Type: first line`` of an exception, fit for an answer: no filesystem path (the model
+    store's location is nobody's business but the operator's; the log has it)."""
+    text = f"{type(exc).__name__}: {exc}".splitlines()[0]
+    return _PATH.sub("<path>", text)
+
+
+class Admission:
+    """A bounded queue: at most ``capacity`` units of work (requests, or texts) in flight.
+
+    Beyond it a request is refused at once with 503 and ``Retry-After`` instead of waiting in an
+    unbounded queue until something times out. ``reserve`` units are kept for small requests
+    (``weight <= reserve``): a few big requests cannot shut out one-headline calls.
+    """
+
+    def __init__(self, capacity: int, reserve: int = 0) -> None:
+        if capacity < 1 or not 0 <= reserve < capacity:
+            raise ValueError(
+                f"capacity={capacity}, reserve={reserve}: need 0 <= reserve < capacity"
+            )
+        self.capacity = capacity
+        self.reserve = reserve
+        self.in_flight = 0
+
+    @contextlib.contextmanager
+    def admit(self, weight: int = 1) -> Iterator[None]:
+        """Hold ``weight`` units for the duration of the block, or raise a 503 ``ServiceError``."""
+        limit = self.capacity if weight <= self.reserve else self.capacity - self.reserve
+        if self.in_flight + weight > limit:
+            raise busy(f"is at capacity ({self.in_flight} of {self.capacity} in flight); retry")
+        self.in_flight += weight
         try:
-            return await method(**kwargs)
-        except BentoMLException as exc:
-            if exc.error_code == HTTPStatus.SERVICE_UNAVAILABLE:
-                raise ServiceError(503, "model", "is overloaded; retry shortly") from None
-            raise
-        except aiohttp.ClientConnectionError as exc:
-            if attempt == BATCH_CALL_TRIES:
-                raise
-            logger.warning("internal batch call lost its connection (%s); retrying", exc)
-    raise AssertionError("unreachable: BATCH_CALL_TRIES >= 1")
+            yield
+        finally:
+            self.in_flight -= weight
+
+    def status(self) -> dict[str, int]:
+        return {"capacity": self.capacity, "reserve": self.reserve, "in_flight": self.in_flight}
+
+
+def capacity_from_env(default: int) -> int:
+    """``PREMARKET_QUEUE_CAPACITY`` (a positive integer) or ``default``."""
+    raw = os.environ.get(CAPACITY_ENV, str(default))
+    if not raw.isdigit() or int(raw) < 1:
+        raise ValueError(f"{CAPACITY_ENV}={raw!r}: must be a positive integer")
+    return int(raw)
 
 
 class ModelSlot(Generic[T]):
-    """A model loaded by a background thread, usable once a warm-up inference succeeded."""
+    """A model loaded by a background thread, usable once a warm-up inference succeeded.
 
-    def __init__(self, name: str, load: Callable[[], T], warm_up: Callable[[T], None]) -> None:
+    ``warm_up`` raises (e.g. :class:`ModelFault` on a non-finite output) to keep a broken model
+    from ever being ready. ``degraded`` says why a loaded model is a stand-in (the sentiment
+    word list), or None: such a slot answers, with state ``degraded`` and the reason in
+    ``error``.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        load: Callable[[], T],
+        warm_up: Callable[[T], None],
+        degraded: Callable[[T], str | None] = lambda _: None,
+    ) -> None:
         self.name = name
         self.state = "loading"
         self.error: str | None = None
@@ -100,11 +191,11 @@ class ModelSlot(Generic[T]):
         self.warm_up_ms: float | None = None
         self._model: T | None = None
         self._thread = threading.Thread(
-            target=self._load, args=(load, warm_up), name=f"load-{name}", daemon=True
+            target=self._load, args=(load, warm_up, degraded), name=f"load-{name}", daemon=True
         )
         self._thread.start()
 
-    def _load(self, load: Callable[[], T], warm_up: Callable[[T], None]) -> None:
+    def _load(self, load, warm_up, degraded) -> None:
         start = time.perf_counter()
         try:
             model = load()
@@ -112,12 +203,18 @@ class ModelSlot(Generic[T]):
             warm = time.perf_counter()
             warm_up(model)
             self.warm_up_ms = round((time.perf_counter() - warm) * 1000.0, 3)
+            reason = degraded(model)
         except Exception as exc:
             logger.exception("%s: the model could not be loaded and warmed up", self.name)
-            self.error = f"{type(exc).__name__}: {exc}".splitlines()[0]
+            self.error = public_error(exc)
             self.state = "failed"
             return
         self._model = model
+        if reason is not None:
+            logger.error("%s: degraded: %s", self.name, reason)
+            self.error = _PATH.sub("<path>", reason)
+            self.state = "degraded"
+            return
         self.state = "ready"
         logger.info(
             "%s: ready (load %.2f s, warm-up %.1f ms)",
@@ -128,7 +225,8 @@ class ModelSlot(Generic[T]):
 
     @property
     def ready(self) -> bool:
-        return self.state == "ready"
+        """The model answers (``ready``, or ``degraded`` to a stand-in)."""
+        return self.state in ("ready", "degraded")
 
     def get(self) -> T:
         """The model, or a 503 saying why there is none yet."""
@@ -136,7 +234,7 @@ class ModelSlot(Generic[T]):
             return self._model
         if self.state == "failed":
             raise ServiceError(503, "model", f"failed to load ({self.error})")
-        raise ServiceError(503, "model", "is still loading; retry shortly")
+        raise busy("is still loading; retry shortly")
 
     def status(self) -> dict[str, object]:
         return {
@@ -145,66 +243,3 @@ class ModelSlot(Generic[T]):
             "load_seconds": self.load_seconds,
             "warm_up_ms": self.warm_up_ms,
         }
-
-
-class BodyLimit:
-    """ASGI middleware: refuse a request body over ``max_bytes`` with 413, in the caller's dialect.
-
-    A declared ``Content-Length`` is refused before a byte of the body is read; a chunked body is
-    read only up to the limit.
-    """
-
-    def __init__(self, app, max_bytes: int) -> None:
-        self.app = app
-        self.max_bytes = max_bytes
-
-    async def __call__(self, scope, receive, send) -> None:
-        if scope["type"] != "http" or scope["method"] not in ("POST", "PUT", "PATCH"):
-            await self.app(scope, receive, send)
-            return
-        headers = dict(scope["headers"])
-        declared = headers.get(b"content-length")
-        if declared is not None:
-            if not declared.isdigit():
-                await self._refuse(scope, send, 400, "has an invalid Content-Length header")
-            elif int(declared) > self.max_bytes:
-                await self._refuse(scope, send, 413, self._too_big(int(declared)))
-            else:
-                await self.app(scope, receive, send)
-            return
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            message = await receive()
-            if message["type"] != "http.request":
-                return  # the client went away
-            chunks.append(message.get("body", b""))
-            size += len(chunks[-1])
-            if size > self.max_bytes:
-                await self._refuse(scope, send, 413, self._too_big(size, at_least=True))
-                return
-            if not message.get("more_body", False):
-                break
-        body = b"".join(chunks)
-        replayed = False
-
-        async def replay():
-            nonlocal replayed
-            if replayed:
-                return await receive()
-            replayed = True
-            return {"type": "http.request", "body": body, "more_body": False}
-
-        await self.app(scope, replay, send)
-
-    def _too_big(self, size: int, at_least: bool = False) -> str:
-        more = "more than " if at_least else ""
-        return f"is {more}{size} bytes; at most {self.max_bytes} bytes are accepted"
-
-    async def _refuse(self, scope, send, status: int, problem: str) -> None:
-        response = failure(dialect_of(scope["path"]), ServiceError(status, "body", problem))
-        await response(scope, _drain, send)
-
-
-async def _drain() -> dict:
-    return {"type": "http.disconnect"}

@@ -3,8 +3,13 @@
 
 Texts from concurrent requests are classified in one forward pass: the routes hand each request's
 texts to ``classify_batch`` through the service's own client (``self.to_async``), where BentoML's
-adaptive batching collects them. Without a stored model the lexicon answers, and every answer
-says so (``"source": "lexicon"``).
+adaptive batching collects them. Without a stored model the lexicon answers: every answer says
+so (``"source": "lexicon"``), and so do ``/describe`` and ``/health`` (state ``degraded``, with
+the reason). ``/readyz`` stays 200 then, because the service does answer every request.
+
+Work per request is capped: at most 256 texts, each cut to what the model reads
+(``limits.chars_scored`` in ``/describe``) before it is sent to the batch, and a bounded queue
+counted in texts, with room kept for small requests so that big bodies cannot starve them.
 """
 
 from __future__ import annotations
@@ -14,30 +19,48 @@ from typing import Annotated
 
 import bentoml
 from bentoml.exceptions import ServiceUnavailable
-from pydantic import StringConstraints
+from pydantic import Field, StringConstraints
 
-from premarket.protocol import MAX_TEXT_CHARS, SentimentScores
+from premarket.protocol import MAX_TEXT_CHARS, MAX_TEXTS, SentimentScores
+from serving import guard
+from serving.describe import sentiment_description
 from serving.image import GPU_IMAGE
-from serving.routes import sentiment_app, sentiment_description
+from serving.routes import sentiment_app
 from serving.runtime import (
+    RUNNER_CONNECTION,
     SENTIMENT_MAX_BODY,
-    BodyLimit,
+    Admission,
     ModelSlot,
     call_batch,
+    capacity_from_env,
+    check_finite,
     limit_torch_threads,
     model_dir,
 )
 from serving.samples import headlines
 
+guard.install()
+
 Text = Annotated[str, StringConstraints(min_length=1, max_length=MAX_TEXT_CHARS, pattern=r"\S")]
+CAPACITY = 2 * MAX_TEXTS
+"""Texts in flight before a 503: two full requests."""
+RESERVE = 64
+"""Texts of that capacity only requests of at most 64 texts may use (headline probes)."""
 
 
-@bentoml.service(name="premarket_sentiment", image=GPU_IMAGE, workers=1, traffic={"timeout": 30})
+@bentoml.service(
+    name="premarket_sentiment",
+    image=GPU_IMAGE,
+    workers=1,
+    traffic={"timeout": 30},
+    runner_connection=RUNNER_CONNECTION,
+)
 @bentoml.asgi_app(sentiment_app(), path="/")
 class SentimentService:
     def __init__(self) -> None:
         self.tag = "unresolved"
-        self.slot = ModelSlot("sentiment", self._load, lambda model: model.predict(headlines()))
+        self.admission = Admission(capacity_from_env(CAPACITY), RESERVE)
+        self.slot = ModelSlot("sentiment", self._load, _warm_up, _degraded)
 
     def _load(self):
         from models.sentiment.default import load_default
@@ -48,13 +71,29 @@ class SentimentService:
         self.tag = "lexicon" if model.source == "lexicon" else model_dir("sentiment")[0]
         return model
 
+    def chars_scored(self) -> int | None:
+        """How much of each text the model reads, in characters (None while loading): the
+        classifier's own cut, made here before a big body is passed on to the batch."""
+        if not self.slot.ready:
+            return None
+        model = self.slot.get()
+        if model.source != "model":
+            return MAX_TEXT_CHARS  # the word list reads every character
+        from models.sentiment.classifier import MAX_CHARS_PER_TOKEN
+
+        return min(MAX_TEXT_CHARS, MAX_CHARS_PER_TOKEN * model.max_length)
+
     async def classify(self, texts: list[str]) -> list[SentimentScores]:
-        answers = await call_batch(self.to_async.classify_batch, texts=texts)
+        cut = self.chars_scored() or MAX_TEXT_CHARS
+        answers = await call_batch(self.to_async.classify_batch, texts=[t[:cut] for t in texts])
         return [SentimentScores.model_validate(a) for a in answers]
 
     @bentoml.api(batchable=True, max_batch_size=128, max_latency_ms=10_000)
-    def classify_batch(self, texts: list[Text]) -> list[SentimentScores]:
-        """Classify a batch of texts in one pass (also callable directly: ``{"texts": [...]}``)."""
+    def classify_batch(
+        self, texts: Annotated[list[Text], Field(min_length=1, max_length=MAX_TEXTS)]
+    ) -> list[SentimentScores]:
+        """Classify a batch of texts in one pass (also callable directly: ``{"texts": [...]}``,
+        1 to 256 texts)."""
         if not self.slot.ready:
             raise ServiceUnavailable(f"the sentiment model is {self.slot.state}")
         return self.slot.get().predict(texts)
@@ -67,6 +106,8 @@ class SentimentService:
             version=getattr(model, "version", None),
             device=str(getattr(model, "device", "cpu")),
             max_body=SENTIMENT_MAX_BODY,
+            source=getattr(model, "source", None),
+            chars_scored=self.chars_scored(),
         )
 
     def __is_ready__(self) -> bool:
@@ -76,4 +117,18 @@ class SentimentService:
         return self.slot.state != "failed"
 
 
-SentimentService.add_asgi_middleware(BodyLimit, max_bytes=SENTIMENT_MAX_BODY)
+SentimentService.add_asgi_middleware(guard.Guard, max_bytes=SENTIMENT_MAX_BODY)
+
+
+def _warm_up(model) -> None:
+    """Real headlines, whose scores must be finite: broken weights are never ready."""
+    for scores in model.predict(headlines()):
+        check_finite(scores.scores, "the warm-up scores")
+
+
+def _degraded(model) -> str | None:
+    """Why the word list answers instead of a model (None when the model does)."""
+    if model.source != "lexicon":
+        return None
+    why = getattr(model, "reason", None) or "no sentiment model could be loaded"
+    return f"the lexicon fallback answers: {why}"

@@ -2,26 +2,45 @@
 
 Concurrent requests share one forward pass: the routes hand each request to ``forecast_batch``
 through the service's own client (``self.to_async``), which is where BentoML's adaptive batching
-collects them.
+collects them. Each request is validated on its own before it joins a batch, and an item the
+model still cannot take fails alone (a 422 naming it); its batch-mates are answered.
 """
 
 from __future__ import annotations
 
+import logging
+from typing import Annotated
+
 import bentoml
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from premarket.protocol import ForecastInput, PriceForecast
+from serving import guard
+from serving.describe import forecast_description
+from serving.dialects import ServiceError
 from serving.image import GPU_IMAGE
-from serving.routes import forecast_app, forecast_description
+from serving.routes import forecast_app
 from serving.runtime import (
     FORECAST_MAX_BODY,
-    BodyLimit,
+    RUNNER_CONNECTION,
+    Admission,
     ModelSlot,
     call_batch,
+    capacity_from_env,
+    check_finite,
+    forecast_values,
     limit_torch_threads,
     model_dir,
 )
 from serving.samples import price_rows
+
+guard.install()
+logger = logging.getLogger("premarket.serving")
+
+MAX_BATCH = 64
+CAPACITY = 64
+"""Requests in flight before a 503: one full batch waiting while another runs."""
+CANNOT_FORECAST = "the model cannot forecast these rows (valid, but beyond what it can compute)"
 
 
 class BatchItem(ForecastInput):
@@ -31,19 +50,29 @@ class BatchItem(ForecastInput):
 
 
 class BatchOutcome(BaseModel):
-    """One answer of a batch: a forecast, or why this item alone could not have one."""
+    """One answer of a batch: a forecast, or why this item alone could not have one (``status``
+    503: the model is not ready; 4xx: this item, naming ``field``)."""
 
     forecast: PriceForecast | None = None
     error: str | None = None
+    status: int = 200
+    field: str = "sequence_data"
 
 
-@bentoml.service(name="premarket_tft", image=GPU_IMAGE, workers=1, traffic={"timeout": 30})
+@bentoml.service(
+    name="premarket_tft",
+    image=GPU_IMAGE,
+    workers=1,
+    traffic={"timeout": 30},
+    runner_connection=RUNNER_CONNECTION,
+)
 @bentoml.asgi_app(forecast_app(), path="/")
 class TFTService:
     model_used = "TFT (Primary)"
 
     def __init__(self) -> None:
         self.tag = "unresolved"
+        self.admission = Admission(capacity_from_env(CAPACITY))
         self.slot = ModelSlot("tft", self._load, _warm_up)
 
     def _load(self):
@@ -58,20 +87,24 @@ class TFTService:
         (outcome,) = await call_batch(self.to_async.forecast_batch, items=[batch_item])
         outcome = BatchOutcome.model_validate(outcome)
         if outcome.forecast is None:
-            raise RuntimeError(outcome.error)
+            raise ServiceError(outcome.status, outcome.field, outcome.error or "no forecast")
         return outcome.forecast
 
-    @bentoml.api(batchable=True, max_batch_size=64, max_latency_ms=10_000)
-    def forecast_batch(self, items: list[BatchItem]) -> list[BatchOutcome]:
-        """Forecast a batch in one forward pass (also callable directly: ``{"items": [...]}``).
+    @bentoml.api(batchable=True, max_batch_size=MAX_BATCH, max_latency_ms=10_000)
+    def forecast_batch(
+        self, items: Annotated[list[BatchItem], Field(min_length=1, max_length=MAX_BATCH)]
+    ) -> list[BatchOutcome]:
+        """Forecast a batch in one forward pass (also callable directly: ``{"items": [...]}``,
+        1 to 64 items).
 
         An item the model cannot take gets its own error instead of failing the whole batch.
         """
         if not self.slot.ready:
-            return [BatchOutcome(error=f"model: {self.slot.state}") for _ in items]
+            state = f"is {self.slot.state}"
+            return [BatchOutcome(status=503, field="model", error=state) for _ in items]
         model = self.slot.get()
         outcomes = [
-            BatchOutcome(error=f"sequence_data: the TFT needs at least {model.min_rows} rows")
+            BatchOutcome(status=400, error=f"the TFT needs at least {model.min_rows} rows")
             if len(it.sequence_data) < model.min_rows
             else BatchOutcome()
             for it in items
@@ -82,13 +115,10 @@ class TFTService:
                 for i, it in enumerate(items)
                 if it.include_importance is importance and outcomes[i].error is None
             ]
-            if group:
-                requests = [
-                    (items[i].symbol, items[i].sequence_data, items[i].dates) for i in group
-                ]
-                forecasts = model.forecast(requests, include_importance=importance)
-                for i, forecast in zip(group, forecasts, strict=True):
-                    outcomes[i].forecast = forecast
+            for i, outcome in zip(
+                group, _forecast_group(model, items, group, importance), strict=True
+            ):
+                outcomes[i] = outcome
         return outcomes
 
     def describe(self) -> dict:
@@ -108,7 +138,28 @@ class TFTService:
         return self.slot.state != "failed"
 
 
-TFTService.add_asgi_middleware(BodyLimit, max_bytes=FORECAST_MAX_BODY)
+TFTService.add_asgi_middleware(guard.Guard, max_bytes=FORECAST_MAX_BODY)
+
+
+def _forecast_group(
+    model, items: list[BatchItem], group: list[int], importance: bool
+) -> list[BatchOutcome]:
+    """Forecast ``items[group]`` in one forward pass; if that fails, item by item, so that the
+    one the model cannot take fails alone (a 422 naming its rows) and the others are answered."""
+    if not group:
+        return []
+    requests = [(items[i].symbol, items[i].sequence_data, items[i].dates) for i in group]
+    try:
+        return [
+            BatchOutcome(forecast=f)
+            for f in model.forecast(requests, include_importance=importance)
+        ]
+    except Exception:
+        if len(group) == 1:
+            logger.exception("tft: one item could not be forecast")
+            return [BatchOutcome(status=422, error=CANNOT_FORECAST)]
+        logger.warning("tft: a batch of %d failed; forecasting its items one by one", len(group))
+    return [_forecast_group(model, items, [i], importance)[0] for i in group]
 
 
 def _load(path):
@@ -119,5 +170,7 @@ def _load(path):
 
 
 def _warm_up(model) -> None:
+    """A forecast on real rows, which must be finite: broken weights are never ready."""
     rows, _ = price_rows(count=max(30, model.min_rows))
-    model.forecast([("AAPL", rows, None)], include_importance=True)
+    (forecast,) = model.forecast([("AAPL", rows, None)], include_importance=True)
+    check_finite(forecast_values(forecast), "the warm-up forecast")

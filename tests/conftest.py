@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 
@@ -12,7 +13,7 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
 os.environ["BENTOML_HOME"] = tempfile.mkdtemp(prefix="premarket-bentoml-")
 os.environ["BENTOML_DO_NOT_TRACK"] = "True"
-os.environ.setdefault("PREMARKET_CONFIG", os.path.join(tempfile.mkdtemp(), "absent.toml"))
+os.environ.setdefault("PREMARKET_CONFIG", "")  # empty: no premarket.toml is read
 
 
 # --- Model services (serving/): tiny models and real `bentoml serve` processes ---------------
@@ -45,7 +46,11 @@ def _tiny_tft() -> str:
 def _tiny_sentiment() -> str:
     from models.sentiment.train import TrainConfig, train
 
-    config = TrainConfig(train_limit=32, valid_limit=16, epochs=1.0, threads=1, progress=False)
+    # int8_tolerance=1: the build always keeps int8, so the services serve it as production does
+    # on a CPU (PREMARKET_SENTIMENT_INT8=auto), whatever 32 tweets teach the tiny model.
+    config = TrainConfig(
+        train_limit=32, valid_limit=16, epochs=1.0, threads=1, progress=False, int8_tolerance=1.0
+    )
     return f"sentiment:{train(config).name}"
 
 
@@ -73,3 +78,37 @@ def services(tiny_models, tmp_path_factory):
     )
     with group:
         yield group
+
+
+# --- Databases: every store test runs on a SQLite file and on a real PostgreSQL server --------
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster():
+    """A throwaway PostgreSQL cluster for the session (see tests/postgres.py). Where none can
+    start the tests that need it fail, unless PREMARKET_SKIP_POSTGRES=1 asks to skip them (the
+    skip and its reason are listed in the summary)."""
+    from postgres import PostgresUnavailable, start_cluster
+
+    with contextlib.ExitStack() as stack:
+        try:
+            cluster = stack.enter_context(start_cluster())
+        except PostgresUnavailable as exc:
+            if os.environ.get("PREMARKET_SKIP_POSTGRES") == "1":
+                pytest.skip(f"PostgreSQL tests skipped (PREMARKET_SKIP_POSTGRES=1): {exc}")
+            pytest.fail(f"PostgreSQL is needed for these tests: {exc}", pytrace=False)
+        yield cluster
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request, tmp_path) -> str:
+    """A database at the current schema, empty: a new SQLite file, or a new database on the
+    session's PostgreSQL cluster."""
+    from orchestrator.storage.migrate import upgrade
+
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'premarket.db'}"
+    else:
+        url = request.getfixturevalue("postgres_cluster").create_database()
+    upgrade(url)
+    return url

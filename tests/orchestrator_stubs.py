@@ -10,8 +10,13 @@ hanging) can be queued to test retries, breakers and fallbacks.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -270,6 +275,9 @@ def make_settings(
         nhits={"url": nhits, "timeout_s": 2.0},
         sentiment={"url": sentiment, "timeout_s": 2.0},
         chain=ChainSettings(**chain),
+        # The stub models' confidences are set for the original rule's thresholds (the job's
+        # mechanics); the calibrated rule has its own tests (test_decision.py).
+        signal={"mode": "original", **overrides.pop("signal", {})},
         database_url=f"sqlite:///{tmp_path / 'premarket.db'}",
         state_dir=tmp_path / "state",
         **overrides,
@@ -278,3 +286,61 @@ def make_settings(
 
 DEAD_URL = "http://127.0.0.1:9"
 """The discard port: nothing listens on loopback, so connections are refused at once."""
+
+
+@contextmanager
+def model_stubs() -> Iterator[dict[str, ModelStub]]:
+    """A TFT that answers UP with 0.99, an N-HITS that answers DOWN, and a sentiment service."""
+    stubs = {
+        "tft": ModelStub("forecast", "TFT (Primary)", change=0.02, confidence=0.99),
+        "nhits": ModelStub("forecast", "N-HITS (Backup)", change=-0.01, confidence=0.7),
+        "sentiment": ModelStub("sentiment"),
+    }
+    try:
+        yield stubs
+    finally:
+        for stub in stubs.values():
+            stub.stop()
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_cli(
+    tmp_path: Path, *args: str, env: dict | None = None, timeout: float = 180
+) -> subprocess.CompletedProcess:
+    """``premarket ARGS`` as a real process in ``tmp_path``: no config file, a SQLite store and a
+    state folder of its own; ``env`` adds to (or overrides) that environment."""
+    environment = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "PREMARKET_CONFIG": "",
+        "PREMARKET_DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}",
+        "PREMARKET_STATE_DIR": str(tmp_path / "state"),
+        **(env or {}),
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "orchestrator.cli.main", *args],
+        cwd=tmp_path,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def chain_forecast(settings, bars, board=None):
+    """One symbol through the real ``ForecastChain`` (a fresh breaker board unless given)."""
+    import asyncio
+
+    import httpx
+
+    from orchestrator.forecast.breaker import BreakerBoard
+    from orchestrator.forecast.chain import ForecastChain
+
+    async def go():
+        async with httpx.AsyncClient() as http:
+            chain = ForecastChain(settings, http, board or BreakerBoard(settings))
+            return await chain.forecast(bars)
+
+    return asyncio.run(go())

@@ -4,27 +4,27 @@ from __future__ import annotations
 
 import asyncio
 import csv
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 
 import httpx
 import pytest
 from test_api import make_settings, serving
 
-from orchestrator.accuracy import (
+from orchestrator.api.app import create_app
+from orchestrator.data.calendar import TradingCalendar
+from orchestrator.data.market import OfflineMarketData
+from orchestrator.jobs.analysis import run_analysis
+from orchestrator.storage.store import Store
+from orchestrator.tracking.accuracy import (
     AccuracyLedger,
     Score,
-    plot,
-    rolling,
+    counted,
     score_forecast,
     score_pending,
     targets_of,
 )
-from orchestrator.api import create_app
-from orchestrator.job import run_analysis
-from orchestrator.market import OfflineMarketData
-from orchestrator.store import Store
-from orchestrator.trading_calendar import TradingCalendar
+from orchestrator.tracking.accuracy_report import _daily_axis, accuracy_document, plot, rolling
 from premarket.data import PRICES_CSV
 
 CAL = TradingCalendar()
@@ -51,23 +51,55 @@ def forecast_row(**overrides) -> dict:
 
 def test_targets_skip_the_holiday_and_count_sessions() -> None:
     targets = targets_of(forecast_row(), CAL)  # as of Wed 3 July 2024, a half day
-    assert targets == {"next_day": date(2024, 7, 5), "horizon": date(2024, 7, 11)}
-    assert targets_of(forecast_row(forecast_path=[102.0]), CAL) == {"next_day": date(2024, 7, 5)}
+    assert targets == {
+        "next_day": (date(2024, 7, 5), 1),  # the 4th is a holiday
+        "horizon": (date(2024, 7, 11), 5),
+        "seven_day": (date(2024, 7, 10), 4),  # the last session within 7 calendar days
+    }
+    one_day = targets_of(forecast_row(forecast_path=[102.0]), CAL)
+    assert one_day == {"next_day": (date(2024, 7, 5), 1), "seven_day": (date(2024, 7, 5), 1)}
 
 
 def test_scores_of_a_known_forecast() -> None:
-    up = score_forecast(forecast_row(), "next_day", date(2024, 7, 5), 103.0)
+    up = score_forecast(forecast_row(), "next_day", (date(2024, 7, 5), 1), 103.0)
     assert (up.direction_hit, up.in_band) == (True, True)
     assert up.abs_pct_error == pytest.approx(100 * 1 / 103)
-    down = score_forecast(forecast_row(), "next_day", date(2024, 7, 5), 97.0)
+    down = score_forecast(forecast_row(), "next_day", (date(2024, 7, 5), 1), 97.0)
     assert (down.direction_hit, down.in_band) == (False, False)
     assert down.abs_pct_error == pytest.approx(100 * 5 / 97)
     # The 5-day path ends at 97 (DOWN from 100): a fall to 95 is a hit, 2.1% off, no band.
-    horizon = score_forecast(forecast_row(), "horizon", date(2024, 7, 11), 95.0)
+    horizon = score_forecast(forecast_row(), "horizon", (date(2024, 7, 11), 5), 95.0)
     assert (horizon.predicted, horizon.direction_hit, horizon.in_band) == (97.0, True, None)
     assert horizon.abs_pct_error == pytest.approx(100 * 2 / 95)
-    no_band = score_forecast(forecast_row(p10=None, p90=None), "next_day", date(2024, 7, 5), 101)
+    # Seven calendar days reach the 4th session of the path: 99.0.
+    week = score_forecast(forecast_row(), "seven_day", (date(2024, 7, 10), 4), 99.5)
+    assert (week.predicted, week.direction_hit) == (99.0, True)
+    no_band = score_forecast(
+        forecast_row(p10=None, p90=None), "next_day", (date(2024, 7, 5), 1), 101
+    )
     assert no_band.in_band is None
+
+
+def test_one_forecast_counts_per_symbol_day_and_tier() -> None:
+    """Six slots a morning are one call: the last run before the 09:30 open counts; runs after
+    the open are not pre-market; replays are counted apart from live runs."""
+    day = date(2024, 7, 5)  # New York is UTC-4 in July: the open is 13:30 UTC
+
+    def made(i: int, hour: int, minute: int = 0, **overrides) -> dict:
+        at = datetime(2024, 7, 5, hour, minute)
+        return forecast_row(id=i, business_date=day, created_at=at, mode="live") | overrides
+
+    rows = [
+        made(1, 10, 30),
+        made(2, 12, 0),
+        made(3, 13, 29),  # 09:29 New York: the last before the open
+        made(4, 13, 45),  # after the open
+        made(5, 11, 0, tier="nhits"),
+        made(6, 20, 0, mode="replay"),
+        made(7, 21, 0, mode="replay"),
+    ]
+    assert [r["id"] for r in counted(rows, CAL)] == [3, 5, 7]
+    assert counted([made(8, 14, 0)], CAL) == []
 
 
 def closes_in_csv(symbol: str) -> dict[date, float]:
@@ -80,25 +112,38 @@ def closes_in_csv(symbol: str) -> dict[date, float]:
 
 
 @pytest.mark.slow
-def test_stored_forecasts_are_scored_once_against_later_closes(tmp_path: Path) -> None:
-    settings = make_settings(tmp_path)
+def test_stored_forecasts_are_scored_once_against_later_closes(
+    tmp_path: Path, database_url: str
+) -> None:
+    settings = make_settings(tmp_path, database_url=database_url)
     store = Store(settings.database_url)
     doc = asyncio.run(
         run_analysis(
             settings, symbols=["AAPL", "MSFT"], as_of=date(2022, 9, 20), offline=True, store=store
         )
-    )
+    ).to_document()
     assert doc["status"] == "ok"
     ledger = AccuracyLedger(store.engine)
     market = OfflineMarketData()  # every bundled close: the "future" of the 2022-09-20 run
 
-    first = asyncio.run(score_pending(ledger, market, CAL, known_through=date(2022, 9, 21)))
-    assert {(s.symbol, s.kind) for s in first} == {("AAPL", "next_day"), ("MSFT", "next_day")}
-    later = asyncio.run(score_pending(ledger, market, CAL, known_through=date(2022, 12, 30)))
-    assert {(s.symbol, s.kind) for s in later} == {("AAPL", "horizon"), ("MSFT", "horizon")}
+    # An --as-of run is a replay: live figures do not count it, replay figures do.
     assert asyncio.run(score_pending(ledger, market, CAL, known_through=date(2022, 12, 30))) == []
+    replays = ("replay",)
+    first = asyncio.run(
+        score_pending(ledger, market, CAL, known_through=date(2022, 9, 21), modes=replays)
+    )
+    assert {(s.symbol, s.kind) for s in first} == {("AAPL", "next_day"), ("MSFT", "next_day")}
+    later = asyncio.run(
+        score_pending(ledger, market, CAL, known_through=date(2022, 12, 30), modes=replays)
+    )
+    assert {(s.symbol, s.kind) for s in later} == {
+        (sym, kind) for sym in ("AAPL", "MSFT") for kind in ("horizon", "seven_day")
+    }
+    again = score_pending(ledger, market, CAL, known_through=date(2022, 12, 30), modes=replays)
+    assert asyncio.run(again) == []
+    assert ledger.scores() == []  # no live scores
 
-    stored = {(s.symbol, s.kind): s for s in ledger.scores()}
+    stored = {(s.symbol, s.kind): s for s in ledger.scores(modes=replays)}
     for f in store.forecasts():
         closes = closes_in_csv(f["symbol"])
         nxt = stored[(f["symbol"], "next_day")]
@@ -116,8 +161,10 @@ def test_stored_forecasts_are_scored_once_against_later_closes(tmp_path: Path) -
         )
 
     with serving(create_app(settings, store=store)) as url:
-        served = httpx.get(f"{url}/accuracy").json()
-    assert served["scored"] == 4 and served["as_of"] == "2022-09-27"
+        assert httpx.get(f"{url}/accuracy").json()["scored"] == 0
+        served = httpx.get(f"{url}/accuracy", params={"replays": "true"}).json()
+    assert served["scored"] == 6 and served["forecasts"] == 2
+    assert served["as_of"] == "2022-09-27" and served["modes"] == ["replay"]
     rows = {(r["group_by"], r["group"], r["kind"], r["window"]): r for r in served["rows"]}
     tier = rows[("tier", "statistical", "next_day", 20)]
     assert tier["count"] == 2
@@ -149,7 +196,33 @@ def test_rolling_windows_per_symbol_and_tier() -> None:
     # A window ending earlier sees only the misses.
     _, early = rolling(scores, CAL, as_of=scores[9].target_date, windows=(20,))
     assert {(r.count, r.direction_hit_rate) for r in early} == {(10, 0.0)}
+    assert last20.hit_rate_low == pytest.approx(0.839, abs=1e-3)  # Wilson, 20 of 20
     assert rolling([], CAL) == (None, [])
+
+
+def test_one_day_of_scores_is_one_window_not_three() -> None:
+    day = date(2024, 6, 28)
+    scores = [
+        Score(i, "next_day", "r", day, sym, "tft", day, 101.0, 100.0, True, 1.0, None)
+        for i, sym in enumerate(("AAPL", "MSFT"))
+    ]  # fmt: skip
+    doc = accuracy_document(scores, CAL)
+    assert {r["window"] for r in doc["rows"]} == {20}
+    assert len(doc["rows"]) == 3  # AAPL, MSFT and the tier
+
+
+def test_the_chart_axis_shows_dates_not_hours() -> None:
+    from orchestrator.common.charts import pyplot
+
+    plt = pyplot()
+    for days in ([date(2024, 6, 28)], CAL.sessions_back(date(2024, 6, 28), 4)):
+        figure, axis = plt.subplots()
+        axis.plot([datetime.combine(d, datetime.min.time()) for d in days], range(len(days)))
+        _daily_axis(axis, days)
+        figure.canvas.draw()
+        labels = [t.get_text() for t in axis.get_xticklabels() if t.get_text()]
+        assert labels and all(len(t) == 10 and t[4] == "-" for t in labels), labels
+        plt.close(figure)
 
 
 def test_plot_writes_a_png(tmp_path: Path) -> None:

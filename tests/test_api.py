@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -14,42 +13,17 @@ from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
+from run_documents import make_run
 
-from orchestrator.api import create_app
-from orchestrator.breaker import BreakerBoard
-from orchestrator.store import Store
+from orchestrator.api.app import create_app
+from orchestrator.api.browser import serving
+from orchestrator.documents.run import RunResult
+from orchestrator.forecast.breaker import BreakerBoard
+from orchestrator.storage.store import Store
 from premarket.settings import Settings, load_settings
+from serving.launch import free_port
 
 TOKEN = "s3cret-token-for-tests"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@contextmanager
-def serving(app) -> Iterator[str]:
-    """Run ``app`` with uvicorn in a thread on a free loopback port; yields its base URL."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        sock.close()
 
 
 @contextmanager
@@ -89,26 +63,19 @@ def make_settings(tmp_path: Path, **overrides) -> Settings:
     return Settings(**values)
 
 
-def stored_doc(run_id: str, business_date: str, timestamp: str, slot: str | None = None) -> dict:
-    """A minimal result document as ``run_analysis`` stores it (no analysed symbols)."""
-    return {
-        "run_id": run_id,
-        "timestamp": timestamp,
-        "business_date": business_date,
-        "as_of": None,
-        "slot": slot,
-        "status": "ok",
-        "symbols_analyzed": [],
-        "trading_signals": {},
-        "alerts": [],
-        "performance_metrics": {},
-    }
+def stored_doc(
+    run_id: str, business_date: str, timestamp: str, slot: str | None = None
+) -> RunResult:
+    """A minimal run as ``run_analysis`` stores it (no analysed symbols)."""
+    return make_run(run_id, business_date, timestamp, slot=slot, signals={}, as_of=None)
 
 
 @pytest.fixture
-def settings_with_token(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
+def settings_with_token(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, database_url: str
+) -> Settings:
     monkeypatch.setenv("PREMARKET_API__TOKEN", TOKEN)
-    base = make_settings(tmp_path)
+    base = make_settings(tmp_path, database_url=database_url)
     settings = load_settings(
         **{k: getattr(base, k) for k in ("database_url", "state_dir", "tft", "nhits", "sentiment")},
         chain={"retries": 0},
@@ -183,8 +150,10 @@ def test_a_second_run_while_one_is_in_progress_is_refused(tmp_path: Path) -> Non
         assert httpx.get(f"{url}/health").json()["run_in_progress"] is True
 
 
-def test_results_default_to_the_new_york_date_around_midnight_utc(tmp_path: Path) -> None:
-    settings = make_settings(tmp_path)
+def test_results_default_to_the_new_york_date_around_midnight_utc(
+    tmp_path: Path, database_url: str
+) -> None:
+    settings = make_settings(tmp_path, database_url=database_url)
     store = Store(settings.database_url)
     store.save_run(stored_doc("run_a", "2024-03-14", "2024-03-14T10:30:00.000Z", "06:30"))
     store.save_run(stored_doc("run_b", "2024-03-15", "2024-03-15T10:30:00.000Z", "06:30"))
@@ -200,8 +169,8 @@ def test_results_default_to_the_new_york_date_around_midnight_utc(tmp_path: Path
         assert [r["run_id"] for r in recent["runs"]] == ["run_b", "run_a"]
 
 
-def test_missing_and_malformed_dates(tmp_path: Path) -> None:
-    settings = make_settings(tmp_path)
+def test_missing_and_malformed_dates(tmp_path: Path, database_url: str) -> None:
+    settings = make_settings(tmp_path, database_url=database_url)
     with serving(create_app(settings, clock=lambda: datetime(2024, 7, 4, 12, tzinfo=UTC))) as url:
         none = httpx.get(f"{url}/results")
         assert none.status_code == 404
@@ -261,7 +230,7 @@ def test_serve_command_listens_on_the_configured_port(tmp_path: Path) -> None:
         "PREMARKET_API__PORT": str(port),
     }
     server = subprocess.Popen(
-        [sys.executable, "-m", "orchestrator.cli", "serve"],
+        [sys.executable, "-m", "orchestrator.cli.main", "serve"],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -282,8 +251,8 @@ def test_serve_command_listens_on_the_configured_port(tmp_path: Path) -> None:
             [
                 sys.executable,
                 "-c",
-                "import sys, orchestrator.api, orchestrator.client, orchestrator.schedule,"
-                " orchestrator.paper, orchestrator.accuracy, orchestrator.upkeep;"
+                "import sys, orchestrator.api.app, orchestrator.api.client, orchestrator.jobs.schedule,"
+                " orchestrator.tracking.paper, orchestrator.tracking.accuracy, orchestrator.jobs.upkeep;"
                 " print(sorted({'torch', 'transformers', 'bentoml'} & set(sys.modules)))",
             ],
             capture_output=True,

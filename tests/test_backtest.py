@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import subprocess
+import sys
 from datetime import date
 from pathlib import Path
 
@@ -12,15 +15,16 @@ import pandas as pd
 import pytest
 
 from orchestrator.backtest import BacktestConfig, BacktestError, load_prices, run_backtest
-from orchestrator.backtest.cli import main as backtest_main
 from orchestrator.backtest.tiers import (
     Drift,
     Provenance,
     RandomWalk,
     Statistical,
     TierOutput,
-    load_tiers,
 )
+from orchestrator.cli.backtest import main as backtest_main
+
+ROOT = Path(__file__).resolve().parents[1]
 
 GROWTH = 1.001
 DAYS = 300
@@ -73,7 +77,7 @@ def test_geometric_trend_known_answers(trend_csv: Path) -> None:
     days = DAYS - 100
     assert s["forecasts_per_tier"] == 2 * days
     assert s["target_days"] == days
-    assert list(s["tiers"]) == ["statistical", "random_walk", "drift"]
+    assert list(s["tiers"]) == ["statistical", "garch", "hist_quantile", "random_walk", "drift"]
 
     walk = s["tiers"]["random_walk"]["overall"]
     assert walk["mase"] == 1.0
@@ -268,7 +272,8 @@ def test_cli_writes_json_and_charts(trend_csv: Path, tmp_path: Path, capsys) -> 
         (lambda f: f.drop(columns=["volume"]), "lacks the column(s) volume"),
         (lambda f: f.assign(close=f["close"].where(f.index != 5, -1.0)), "column close"),
         (lambda f: f.assign(date=f["date"].where(f.index != 3, "yesterday")), "column date"),
-        (lambda f: pd.concat([f, f.iloc[[4]]]), "more than one row"),
+        (lambda f: pd.concat([f, f.iloc[[4]].assign(close=1.0)]), "more than one row"),
+        (lambda f: f.assign(close=f["close"].where(f.index != 5, "")), "line 7: AAA: column close"),
     ],
 )
 def test_bad_csv_is_one_clear_line(tmp_path: Path, edit, message: str, capsys) -> None:
@@ -296,9 +301,27 @@ def test_bad_arguments_are_refused(trend_csv: Path, capsys) -> None:
         load_prices(trend_csv.with_name("missing.csv"))
 
 
-def test_model_tiers_without_models_are_skipped_with_a_reason() -> None:
-    tiers, skipped = load_tiers(["tft", "nhits", "statistical"], history=90)
-    assert [t.key for t in tiers] == ["statistical", "random_walk", "drift"]
+def test_model_tiers_without_models_are_skipped_with_a_reason(tmp_path: Path) -> None:
+    # In a process of its own with an empty model store: the session's store is shared with
+    # tests that train models into it (tests/test_backtest_models.py), in any order.
+    script = (
+        "import json; from orchestrator.backtest.tiers import load_tiers; "
+        "tiers, skipped = load_tiers(['tft', 'nhits', 'statistical'], history=90); "
+        "print(json.dumps([[t.key for t in tiers], skipped]))"
+    )
+    env = {**os.environ, "BENTOML_HOME": str(tmp_path / "bentoml"), "PYTHONPATH": str(ROOT)}
+    out = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    keys, skipped = json.loads(out.stdout.strip().splitlines()[-1])
+    assert keys == [
+        "statistical",
+        "garch",
+        "hist_quantile",
+        "random_walk",
+        "drift",
+    ]
     assert set(skipped) == {"tft", "nhits"}
     assert all("train" in reason for reason in skipped.values())
 

@@ -5,14 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from orchestrator.backtest import metrics, strategy
+from orchestrator.backtest import metrics
+from orchestrator.tracking import metrics as tracking_metrics
 
 
 def test_wilson_interval_textbook_value() -> None:
-    lo, hi = metrics.wilson_interval(8, 10)
+    lo, hi = tracking_metrics.wilson_interval(8, 10)
     assert lo == pytest.approx(0.4902, abs=1e-4) and hi == pytest.approx(0.9433, abs=1e-4)
-    assert metrics.wilson_interval(0, 0) is None
-    lo, hi = metrics.wilson_interval(0, 20)
+    assert tracking_metrics.wilson_interval(0, 0) is None
+    lo, hi = tracking_metrics.wilson_interval(0, 20)
     assert lo == 0.0 and 0.1 < hi < 0.2
 
 
@@ -45,8 +46,8 @@ def test_mase_averages_symbols_not_prices() -> None:
 
 def test_performance_of_a_known_path() -> None:
     returns = np.array([0.10, -0.50, 0.20])
-    stats = strategy.performance(returns)
+    stats = tracking_metrics.performance(returns)
     assert stats["total_return"] == pytest.approx(1.1 * 0.5 * 1.2 - 1)
     assert stats["max_drawdown"] == pytest.approx(0.5)  # from 1.1 down to 0.55
     assert stats["sharpe"] == pytest.approx(returns.mean() / returns.std(ddof=1) * np.sqrt(252))
-    assert strategy.performance(np.zeros(5))["sharpe"] is None
+    assert tracking_metrics.performance(np.zeros(5))["sharpe"] is None

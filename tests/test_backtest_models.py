@@ -64,7 +64,15 @@ def corrupted_csv(tmp_path: Path) -> Path:
 def test_model_tiers_run_batched_without_look_ahead(stored_models, tmp_path: Path) -> None:
     tiers, skipped = load_tiers(["tft", "nhits", "statistical"], history=90)
     assert skipped == {}
-    assert [t.key for t in tiers] == ["tft", "nhits", "statistical", "random_walk", "drift"]
+    assert [t.key for t in tiers] == [
+        "tft",
+        "nhits",
+        "statistical",
+        "garch",
+        "hist_quantile",
+        "random_walk",
+        "drift",
+    ]
 
     def forecasts(csv: Path):
         config = BacktestConfig(prices=csv, start=START, end=END, symbols=SYMBOLS)
@@ -86,7 +94,15 @@ def test_model_tiers_run_batched_without_look_ahead(stored_models, tmp_path: Pat
         return frame[keep].drop(columns=["actual"]).reset_index(drop=True)
 
     before, after = upto_cut(clean), upto_cut(scrambled)
-    assert set(before["tier"]) == {"tft", "nhits", "statistical", "random_walk", "drift"}
+    assert set(before["tier"]) == {
+        "tft",
+        "nhits",
+        "statistical",
+        "garch",
+        "hist_quantile",
+        "random_walk",
+        "drift",
+    }
     pd.testing.assert_frame_equal(before, after, rtol=1e-6)
     later = clean.predictions["origin"] > pd.Timestamp(CUT)
     assert not np.allclose(

@@ -6,39 +6,21 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
-from test_api import TOKEN, free_port, make_settings, serving, stored_doc
+from run_documents import make_run, signal
+from test_api import TOKEN, make_settings, serving, stored_doc
 
-from orchestrator.api import create_app
-from orchestrator.client import NotFound, PremarketClient, Unauthorized, Unreachable
-from orchestrator.paper import PaperAccount
-from orchestrator.store import Store
+from orchestrator.api.app import create_app
+from orchestrator.api.client import NotFound, PremarketClient, Unauthorized, Unreachable
+from orchestrator.documents.run import RunResult
+from orchestrator.storage.store import Store
+from orchestrator.tracking.paper_account import PaperAccount
+from serving.launch import free_port
 
 
-def signal_doc(run_id: str, day: str, timestamp: str, price: float) -> dict:
+def signal_doc(run_id: str, day: str, timestamp: str, price: float) -> RunResult:
     """A stored run with one tradable AAPL signal (the shape ``run_analysis`` writes)."""
-    doc = stored_doc(run_id, day, timestamp)
-    doc["trading_signals"] = {
-        "AAPL": {
-            "success": True,
-            "action": "BUY STRONG",
-            "confidence": 0.8,
-            "signal_score": 0.6,
-            "current_price": price,
-            "data_as_of": day,
-            "components": {
-                "price_prediction": {
-                    "model_used": "TFT (Primary)",
-                    "tier": "tft",
-                    "predicted_price": price * 1.01,
-                    "direction": "UP",
-                    "confidence": 0.8,
-                    "quantiles": None,
-                    "forecast_path": [price * 1.01],
-                }
-            },
-        }
-    }
-    return doc
+    aapl = signal(price, action="BUY STRONG", confidence=0.8, data_as_of=day)
+    return make_run(run_id, day, timestamp, slot=None, signals={"AAPL": aapl}, as_of=None)
 
 
 @pytest.fixture
@@ -46,7 +28,7 @@ def api(tmp_path: Path):
     settings = make_settings(tmp_path, api={"token": TOKEN})
     store = Store(settings.database_url)
 
-    async def runner(request) -> dict:
+    async def runner(request) -> RunResult:
         doc = stored_doc("run_manual", "2024-07-05", "2024-07-05T12:00:00.000Z")
         store.save_run(doc)
         return doc
@@ -62,8 +44,8 @@ def test_reads_and_not_found(api) -> None:
         with pytest.raises(NotFound, match="no run has been stored yet"):
             client.get_latest_analysis()
         store.save_run(stored_doc("run_1", "2024-07-03", "2024-07-03T10:30:00.000Z"))
-        assert client.get_latest_analysis()["run_id"] == "run_1"
-        assert client.get_latest_analysis(date(2024, 7, 3))["run_id"] == "run_1"
+        assert client.get_latest_analysis().run_id == "run_1"
+        assert client.get_latest_analysis(date(2024, 7, 3)).run_id == "run_1"
         with pytest.raises(NotFound, match="2024-07-04"):
             client.get_latest_analysis("2024-07-04")
         assert client.health()["last_run"]["run_id"] == "run_1"
@@ -80,8 +62,8 @@ def test_trigger_needs_the_token(api) -> None:
     with PremarketClient(url, token="wrong") as wrong, pytest.raises(Unauthorized):
         wrong.trigger_analysis()
     with PremarketClient(url, token=TOKEN) as client:
-        assert client.trigger_analysis()["run_id"] == "run_manual"
-        assert client.get_latest_analysis()["run_id"] == "run_manual"
+        assert client.trigger_analysis().run_id == "run_manual"
+        assert client.get_latest_analysis().run_id == "run_manual"
 
 
 def test_unreachable_server_is_a_clear_error() -> None:
@@ -98,7 +80,7 @@ def test_monitor_calls_back_once_per_new_run(api) -> None:
     )  # a run that lands while monitoring
 
     def on_new_run(doc: dict) -> None:
-        seen.append(doc["run_id"])
+        seen.append(doc.run_id)
         next_run = next(arrivals, None)
         if next_run is not None:
             store.save_run(next_run)
@@ -117,12 +99,13 @@ def test_recent_and_paper_sync(api) -> None:
     store.save_run(signal_doc("run_2", "2024-07-05", "2024-07-05T10:30:00.000Z", 104.0))
     account = PaperAccount(store.engine, settings.paper)
     with PremarketClient(url) as client:
-        assert [r["run_id"] for r in client.recent(days=5)] == ["run_2", "run_1"]
+        assert [r.run_id for r in client.recent(days=5)] == ["run_2", "run_1"]
         events = client.sync_with_paper_trading(account)
-        assert events == ["opened LONG 48 AAPL at 104.00"]  # 5% of $100k at $104
+        assert events == ["queued LONG AAPL for the open of 2024-07-05"]  # fills at the open
         assert client.sync_with_paper_trading(account) == []  # a run is applied once
     book = account.load()
-    assert book.positions["AAPL"].quantity == 48 and book.applied_runs == {"run_2"}
+    assert book.positions == {} and book.applied_runs == {"run_2"}
+    assert book.pending["AAPL"].action == "LONG"
 
 
 def test_from_settings_targets_the_configured_api_with_its_token(api) -> None:
@@ -131,4 +114,4 @@ def test_from_settings_targets_the_configured_api_with_its_token(api) -> None:
     configured = settings.model_copy(update={"api": settings.api.model_copy(update={"port": port})})
     with PremarketClient.from_settings(configured) as client:
         assert client.base_url == f"http://{settings.api.host}:{port}"
-        assert client.trigger_analysis()["run_id"] == "run_manual"
+        assert client.trigger_analysis().run_id == "run_manual"

@@ -2,7 +2,8 @@
 
 Real processes and a real SQLite file (WAL): a child process runs ``run_analysis`` (offline, the
 model services unreachable, so the statistical tier answers) or writes large runs in a loop, and
-is killed mid-write: once at a known point inside the write transaction, then at random times.
+is killed mid-write: once at a known point inside the write transaction, then after a random
+number of commits, while the next large write is under way.
 After each kill the database passes ``PRAGMA integrity_check``, every run it holds is whole
 (its document and one forecast row per analysed symbol), every run the child saw committed is
 still there, and the killed slot can be run again.
@@ -17,14 +18,13 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
 from datetime import date
 from pathlib import Path
 
 import pytest
 from orchestrator_stubs import DEAD_URL
 
-from orchestrator.store import Store
+from orchestrator.storage.store import Store
 from premarket.data import DEMO_AS_OF
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -37,7 +37,8 @@ from datetime import date
 
 mode, slot = sys.argv[1], sys.argv[2]
 if mode == "loop":  # large runs back to back, each a copy of a template with many symbols
-    from orchestrator.store import Store
+    from orchestrator.documents.run import RunResult
+    from orchestrator.storage.store import Store
     import os
     template = json.loads(open(sys.argv[3]).read())
     signal = next(s for s in template["trading_signals"].values() if s.get("success"))
@@ -47,7 +48,7 @@ if mode == "loop":  # large runs back to back, each a copy of a template with ma
         n += 1
         doc = dict(template, run_id=f"loop_{os.getpid()}_{n}", slot=slot)
         doc["trading_signals"] = {f"S{k:04d}": signal for k in range(3000)}
-        store.save_run(doc)
+        store.save_run(RunResult.model_validate(doc))
         print("COMMITTED", doc["run_id"], flush=True)
 
 from sqlalchemy import Engine, event
@@ -59,14 +60,14 @@ if mode == "pause":  # stop inside the write: the run row is sent, its forecasts
             print("WRITING", flush=True)
             time.sleep(120)
 
-from orchestrator.job import run_analysis
+from orchestrator.jobs.analysis import run_analysis
 from premarket.settings import load_settings
 
 doc = asyncio.run(run_analysis(
     load_settings(), symbols=sys.argv[4].split(","), as_of=date.fromisoformat(sys.argv[3]),
     offline=True, slot=slot,
 ))
-print("DONE", doc["run_id"], doc["status"], flush=True)
+print("DONE", doc.run_id, doc.status, flush=True)
 """
 
 
@@ -74,7 +75,7 @@ def child_env(tmp_path: Path) -> dict[str, str]:
     return {
         **os.environ,
         "PYTHONPATH": str(ROOT),
-        "PREMARKET_CONFIG": str(tmp_path / "absent.toml"),
+        "PREMARKET_CONFIG": "",
         "PREMARKET_DATABASE_URL": f"sqlite:///{tmp_path / 'runs.db'}",
         "PREMARKET_STATE_DIR": str(tmp_path / "state"),
         "PREMARKET_TFT__URL": DEAD_URL,
@@ -122,11 +123,24 @@ def check_consistent(db: Path) -> dict[str, dict]:
 
 
 def kill(proc: subprocess.Popen[str]) -> str:
-    """SIGKILL the child; what it printed before it died."""
+    """SIGKILL the child; the rest of what it printed before it died (read through the same
+    buffered pipe as any earlier ``readline``, so no line read ahead is lost)."""
     proc.send_signal(signal.SIGKILL)
-    out, _ = proc.communicate(timeout=30)
+    out = proc.stdout.read()
+    proc.wait(timeout=30)
+    proc.stderr.close()
     assert proc.returncode == -signal.SIGKILL
     return out
+
+
+def committed_ids(printed: str) -> set[str]:
+    """Run ids of whole ``COMMITTED <id>`` lines; a line the kill cut short names no run (that
+    run, if stored, is the one allowed unseen commit)."""
+    return {
+        parts[1]
+        for line in printed.splitlines(keepends=True)
+        if line.endswith("\n") and len(parts := line.split()) == 2 and parts[0] == "COMMITTED"
+    }
 
 
 @pytest.mark.slow
@@ -155,7 +169,7 @@ def test_a_run_killed_inside_its_write_leaves_no_half_run_and_the_slot_reruns(tm
     assert runs[again]["performance_metrics"]["tier_counts"]["statistical"] == len(SYMBOLS)
     store = Store(f"sqlite:///{db}")
     try:
-        assert store.run_for_date(BUSINESS_DATE)["run_id"] == again
+        assert store.run_for_date(BUSINESS_DATE).run_id == again
         assert len(store.forecasts(symbol="AAPL")) == 2
     finally:
         store.close()
@@ -173,9 +187,15 @@ def test_kills_at_random_times_never_lose_a_committed_run(tmp_path):
     kills_mid_loop = 0
     for i in range(5):
         proc = spawn(tmp_path, "loop", f"loop{i}", str(template))
-        time.sleep(rng.uniform(0.8, 3.0))
-        printed = kill(proc)
-        done = {line.split()[1] for line in printed.splitlines() if line.startswith("COMMITTED")}
+        # Kill right after a random number of commits (a condition, not a duration: a loaded
+        # machine may take seconds for the first), while the next large write is under way.
+        printed, wanted = "", rng.randint(1, 3)
+        while printed.count("COMMITTED ") < wanted:
+            line = proc.stdout.readline()
+            assert line, proc.stderr.read()[-2000:]
+            printed += line
+        printed += kill(proc)
+        done = committed_ids(printed)
         kills_mid_loop += bool(done)
         committed |= done
         runs = check_consistent(db)

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import csv
 import json
-import time
 from datetime import date
 from pathlib import Path
 
@@ -21,9 +20,9 @@ import pytest
 from orchestrator_stubs import ModelStub, Recorder, make_settings
 from pydantic import SecretStr
 
-from orchestrator.job import run_analysis
-from orchestrator.store import Store
-from orchestrator.targets import TargetClient
+from orchestrator.forecast.targets import TargetClient
+from orchestrator.jobs.analysis import run_analysis
+from orchestrator.storage.store import Store
 from premarket.data import DEMO_AS_OF, PRICES_CSV
 from serving.launch import free_port
 
@@ -59,7 +58,9 @@ def settings_for(tmp_path: Path, services, slack: Recorder, **urls: str):
 
 
 def analyze(settings, symbols: list[str] = SYMBOLS) -> dict:
-    return asyncio.run(run_analysis(settings, symbols=symbols, as_of=AS_OF, offline=True))
+    return asyncio.run(
+        run_analysis(settings, symbols=symbols, as_of=AS_OF, offline=True)
+    ).to_document()
 
 
 def price(doc: dict, symbol: str) -> dict:
@@ -74,7 +75,7 @@ def check_stored_whole(settings, doc: dict) -> None:
     """The stored document is the returned one, with one forecast row per analysed symbol."""
     store = Store(settings.database_url)
     try:
-        assert store.run_for_date(BUSINESS_DATE) == json.loads(json.dumps(doc))
+        assert store.run_for_date(BUSINESS_DATE).to_document() == json.loads(json.dumps(doc))
         rows = [r for r in store.forecasts() if r["run_id"] == doc["run_id"]]
     finally:
         store.close()
@@ -104,12 +105,12 @@ def test_tft_killed_mid_run_the_rest_fall_back_to_nhits(tmp_path, services, slac
     original = TargetClient.forecast
     tft_calls: list[str] = []
 
-    async def forecast(self: TargetClient, bars):
+    async def forecast(self: TargetClient, bars, *args):
         if self.name == "tft":
             tft_calls.append(bars.symbol)
             if len(tft_calls) == 3:
-                services.kill("tft")
-        return await original(self, bars)
+                services.kill("tft")  # returns once every process of the tree is gone
+        return await original(self, bars, *args)
 
     monkeypatch.setattr(TargetClient, "forecast", forecast)
     try:
@@ -126,7 +127,8 @@ def test_tft_killed_mid_run_the_rest_fall_back_to_nhits(tmp_path, services, slac
     for symbol in SYMBOLS[2:]:
         p = price(doc, symbol)
         assert p["model_used"] == "N-HITS (Backup)"
-        assert p["fallback_reason"].startswith("tft: cannot connect"), p["fallback_reason"]
+        # Refused, or a pooled connection found closed: either way the TFT is unreachable.
+        assert p["fallback_reason"].startswith("unreachable: tft: "), p["fallback_reason"]
         assert [c["target"] for c in p["calls"]] == ["tft", "nhits"]
         assert p["calls"][0]["outcome"] == "unreachable" and p["calls"][1]["outcome"] == "ok"
     assert doc["performance_metrics"]["tier_counts"]["nhits"] == 2
@@ -165,15 +167,13 @@ def test_a_sentiment_service_hanging_past_its_timeout(tmp_path, services, slack)
     try:
         settings = settings_for(tmp_path, services, slack, sentiment=hanging.url)
         settings.sentiment.timeout_s = 0.5
-        began = time.perf_counter()
         doc = analyze(settings)
-        took = time.perf_counter() - began
     finally:
         hanging.stop()
     assert doc["status"] == "ok", doc["errors"]
-    # Two tries of 0.5 s and a backoff, while the forecasts ran alongside; not 2 x 5 s.
-    assert doc["performance_metrics"]["latency_ms"]["sentiment_ms"] < 3000
-    assert took < 60
+    # Two tries cut off at 0.5 s each, not two answers after the 5 s hang (a logical bound,
+    # with room for a loaded machine, not a race against the wall clock).
+    assert doc["performance_metrics"]["latency_ms"]["sentiment_ms"] < 1000 * hanging.hang_s
     assert len(hanging.requests) == settings.chain.retries + 1  # one batch for all symbols
     for symbol in SYMBOLS:
         assert price(doc, symbol)["tier"] == "tft"
@@ -208,7 +208,7 @@ def test_a_primary_answering_errors_garbage_or_a_wrong_schema(tmp_path, services
     for symbol in SYMBOLS:
         p = price(doc, symbol)
         assert p["tier"] == "nhits" and p["model_used"] == "N-HITS (Backup)"
-        assert p["fallback_reason"] == f"tft: {words}"
+        assert p["fallback_reason"] == f"{outcome}: tft: {words}"
         assert p["calls"][0] == {**p["calls"][0], "target": "tft", "outcome": outcome}
     # Transient errors are retried, broken answers are not: per symbol 2 tries or 1.
     assert len(stub.requests) == len(SYMBOLS) * (2 if fault == 500 else 1)

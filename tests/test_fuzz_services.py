@@ -1,7 +1,8 @@
 """Hostile input against the three real ``bentoml serve`` processes (the session ``services``).
 
 Hypothesis generates request bodies (a valid body with one field broken, arbitrary JSON, raw
-bytes, deep nesting) and sends each in both dialects. Over at least ``REQUESTS`` requests per
+bytes, deep nesting, lone surrogates, far dates, absurd magnitudes) and sends each in both
+dialects. Over at least ``REQUESTS`` requests per
 service: no answer is a 5xx, every 4xx is in the caller's dialect and names the field and the
 problem (the field that was broken, where we know it), and every 200 is a valid answer. Oversize
 bodies are refused from the headers alone, before the body is sent.
@@ -14,6 +15,7 @@ import math
 import os
 import socket
 from concurrent.futures import ThreadPoolExecutor
+from datetime import date, timedelta
 from typing import Any
 from urllib.parse import urlparse
 
@@ -40,13 +42,21 @@ FORECAST_FIELDS = ("symbol", "sequence_data", "dates", "request_id", "timestamp"
 
 # --- strategies -----------------------------------------------------------------------------
 
+surrogates = st.tuples(
+    st.text(max_size=8), st.text(st.characters(categories=["Cs"]), min_size=1, max_size=2)
+).map("".join)
+"""Text with a lone surrogate: json.dumps sends it as a ``\\ud800`` escape."""
 json_scalar = st.one_of(
     st.none(),
     st.booleans(),
     st.integers(min_value=-(2**70), max_value=2**70),
     st.floats(allow_nan=True, allow_infinity=True),
     st.text(max_size=30),
+    surrogates,
 )
+FAR_DATES = (date(9999, 12, 31), date(1, 1, 31), date(2262, 4, 30), date(1677, 9, 30))
+"""Last days of windows beyond any calendar the models use (9999-12-31 once broke a batch)."""
+ABSURD_FACTORS = (1e300, 1e-300, 1e12, 1e-12, 25.0, 1 / 25)
 any_json = st.recursive(
     json_scalar,
     lambda inner: st.one_of(
@@ -67,8 +77,17 @@ odd_number = st.one_of(
 def broken_forecast(draw: st.DrawFn, rows: int) -> tuple[str | None, Any]:
     """A real flat body with one field broken; returns (the field broken or None, body)."""
     body = forecast_body("AAPL", rows)
-    field = draw(st.sampled_from((*FORECAST_FIELDS, "row", "value", "extra", "missing")))
+    field = draw(st.sampled_from((*FORECAST_FIELDS, "row", "value", "scale", "extra", "missing")))
     data = body["sequence_data"]
+    if field == "scale":  # valid numbers, absurd magnitudes: from one row on, or one row alone
+        i, factor = draw(st.integers(0, len(data) - 1)), draw(st.sampled_from(ABSURD_FACTORS))
+        alone = draw(st.booleans())
+        for k in range(i, i + 1 if alone else len(data)):
+            data[k] = [
+                *(x * factor for x in data[k][:4]),
+                data[k][4] * draw(st.sampled_from((1, factor))),
+            ]
+        return "sequence_data", body
     if field == "row":  # one row of the wrong length or kind
         i = draw(st.integers(0, len(data) - 1))
         data[i] = draw(st.one_of(st.lists(odd_number, max_size=7), any_json))
@@ -100,6 +119,12 @@ def broken_forecast(draw: st.DrawFn, rows: int) -> tuple[str | None, Any]:
     if field == "symbol":
         body[field] = draw(st.one_of(st.text(max_size=40), any_json))
         return field, body
+    if field == "dates" and draw(st.booleans()):  # consecutive days ending far away
+        last = draw(st.sampled_from(FAR_DATES))
+        body[field] = [
+            (last - timedelta(days=len(data) - 1 - k)).isoformat() for k in range(len(data))
+        ]
+        return field, body
     if field == "dates":
         start = draw(st.dates())
         step = draw(st.sampled_from((-1, 0, 1, 2, 365)))
@@ -112,7 +137,7 @@ def broken_forecast(draw: st.DrawFn, rows: int) -> tuple[str | None, Any]:
                 days.append("10000-01-01")
         body[field] = draw(st.one_of(st.just(days), any_json))
         return field, body
-    body[field] = draw(st.one_of(st.text(min_size=65, max_size=300), any_json))
+    body[field] = draw(st.one_of(st.text(min_size=65, max_size=300), surrogates, any_json))
     return field, body
 
 
@@ -131,6 +156,7 @@ def raw_bodies() -> st.SearchStrategy[tuple[str | None, bytes]]:
 
 texts = st.one_of(
     st.text(max_size=60),
+    surrogates,
     st.sampled_from(headlines()),
     st.just("x" * (MAX_TEXT_CHARS + 1)),
     st.just("   \n\t "),

@@ -1,7 +1,9 @@
-"""A thin install: `pip install .` without extras gives a working CLI and no torch."""
+"""A thin install: `pip install .` without extras gives a working CLI and no torch, and the
+schema migrations ship in it."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import venv
@@ -56,3 +58,12 @@ def test_base_install_has_cli_and_no_heavy_stack(tmp_path: Path) -> None:
         cwd=tmp_path,
     )
     assert data.returncode == 0 and int(data.stdout) > 1_000_000, data.stderr
+
+    db = subprocess.run(
+        [str(env_dir / "bin" / "premarket"), "db", "upgrade"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={**os.environ, "PREMARKET_DATABASE_URL": f"sqlite:///{tmp_path / 'installed.db'}"},
+    )
+    assert db.returncode == 0 and "empty -> " in db.stdout, db.stderr

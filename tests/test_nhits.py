@@ -14,9 +14,10 @@ import pandas as pd
 import pytest
 
 from models import store
+from models.nhits.cli import main
 from models.nhits.export import export_nhits, read_config
 from models.nhits.inference import NHitsForecaster, window_statistics
-from models.nhits.train import TrainConfig, fit, main, save_to_store, train
+from models.nhits.train import TrainConfig, fit, save_to_store, train
 from models.nhits.train_data import load_series, sliding_windows
 from premarket.protocol import PriceForecast, ProtocolError
 
@@ -240,6 +241,6 @@ def test_cli_rejects_bad_arguments(capsys):
         main(["--valid-end", "2022-13-01"])
     assert "--valid-end: must be a date YYYY-MM-DD, got '2022-13-01'" in capsys.readouterr().err
     assert main(["--train-end", "2022-10-01"]) == 2  # refused before any training
-    assert "train_end: 2022-10-01 must be before valid_end" in capsys.readouterr().out
+    assert "train_end: 2022-10-01 must be before valid_end" in capsys.readouterr().err
     assert main(["--valid-end", "2023-12-28"]) == 2
-    assert "valid_end: 2023-12-28 leaves no test period" in capsys.readouterr().out
+    assert "valid_end: 2023-12-28 leaves no test period" in capsys.readouterr().err

@@ -9,9 +9,9 @@ import httpx
 import pytest
 from orchestrator_stubs import YahooStub
 
-from orchestrator.clock import close_of
-from orchestrator.market import MarketDataError, OfflineMarketData, YahooMarketData
-from orchestrator.news import Article, NewsError, OfflineNews, dedupe, name_pattern, parse_rss
+from orchestrator.common.clock import close_of
+from orchestrator.data.market import MarketDataError, OfflineMarketData, YahooMarketData
+from orchestrator.data.news import Article, NewsError, OfflineNews, dedupe, name_pattern, parse_rss
 from premarket.data import DEMO_AS_OF
 
 
@@ -41,21 +41,23 @@ def test_offline_bars_never_see_past_as_of() -> None:
 def test_a_user_csv_is_checked(tmp_path) -> None:
     good = tmp_path / "prices.csv"
     good.write_text(
-        "symbol,date,open,high,low,close,volume\n"
+        "\ufeffsymbol,date,open,high,low,close,volume\n"
         "ABC,2024-01-03,10,11,9,10.5,100\nABC,2024-01-02,9,10,8,9.5,100\n"
-        "ABC,2024-01-04,nan,nan,nan,nan,0\n"
+        "DEF,2024-01-02,9,10,8,9.5,100\nDEF,2024-01-03,nan,nan,nan,nan,0\n"
     )
     bars = run(OfflineMarketData(good).history("ABC", 10))
-    assert bars.close == (9.5, 10.5)  # sorted by date, the NaN row dropped
+    assert bars.close == (9.5, 10.5)  # sorted by date; the BOM is accepted
+    with pytest.raises(MarketDataError, match="line 5: DEF: column open"):
+        run(OfflineMarketData(good).history("DEF", 10))  # refused alone, with its line
     with pytest.raises(MarketDataError, match="XYZ: not in prices.csv"):
         run(OfflineMarketData(good).history("XYZ", 10))
     bad = tmp_path / "bad.csv"
     bad.write_text("symbol,date,open,high,low,close\nABC,2024-01-02,9,10,8,9.5\n")
-    with pytest.raises(MarketDataError, match=r"missing column\(s\) volume"):
+    with pytest.raises(MarketDataError, match=r"lacks the column\(s\) volume"):
         run(OfflineMarketData(bad).history("ABC", 10))
     worse = tmp_path / "worse.csv"
     worse.write_text("symbol,date,open,high,low,close,volume\nABC,02/01/2024,9,10,8,9.5,1\n")
-    with pytest.raises(MarketDataError, match="line 2: date must be YYYY-MM-DD"):
+    with pytest.raises(MarketDataError, match="line 2: ABC: column date is not a date YYYY-MM-DD"):
         run(OfflineMarketData(worse).history("ABC", 10))
 
 

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from orchestrator_stubs import make_settings
 
-from orchestrator.job import run_analysis
-from orchestrator.store import Store
+from orchestrator.jobs.analysis import run_analysis
+from orchestrator.storage.store import Store
 from premarket.data import DEMO_AS_OF
 
 pytestmark = pytest.mark.slow
@@ -31,7 +31,9 @@ def settings_for(tmp_path: Path, services, **overrides):
 
 
 def analyze(settings) -> dict:
-    return asyncio.run(run_analysis(settings, symbols=SYMBOLS, as_of=AS_OF, offline=True))
+    return asyncio.run(
+        run_analysis(settings, symbols=SYMBOLS, as_of=AS_OF, offline=True)
+    ).to_document()
 
 
 def test_all_services_up_the_primary_answers(tmp_path: Path, services) -> None:
@@ -51,7 +53,7 @@ def test_all_services_up_the_primary_answers(tmp_path: Path, services) -> None:
     assert -1 <= news["signal"] <= 1
     store = Store(settings.database_url)
     try:
-        assert store.run_for_date(date(2022, 9, 21))["run_id"] == doc["run_id"]
+        assert store.run_for_date(date(2022, 9, 21)).run_id == doc["run_id"]
     finally:
         store.close()
 
@@ -74,7 +76,7 @@ def test_tft_stopped_nhits_answers_both_stopped_statistical(tmp_path: Path, serv
         assert doc["performance_metrics"]["tier_counts"]["nhits"] == len(SYMBOLS), doc["errors"]
         price = doc["trading_signals"]["MSFT"]["components"]["price_prediction"]
         assert price["model_used"] == "N-HITS (Backup)"
-        assert price["fallback_reason"].startswith("tft: cannot connect")
+        assert price["fallback_reason"].startswith("unreachable: tft: cannot connect")
         assert [a["symbol"] for a in doc["alerts"] if a["level"] == "SERVICE_UNREACHABLE"] == [
             "tft"
         ]

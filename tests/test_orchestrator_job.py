@@ -4,27 +4,26 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import socket
 import subprocess
-import sys
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+import orchestrator_stubs as stubs
 import pytest
 from aiosmtpd.controller import Controller
 from orchestrator_stubs import (
-    ModelStub,
     Recorder,
     YahooStub,
     keyword_scores,
     make_settings,
+    model_stubs,
 )
 from pydantic import SecretStr
 
-from orchestrator.job import run_analysis
-from orchestrator.store import Store
+from orchestrator.jobs.analysis import run_analysis
+from orchestrator.storage.store import Store
 from premarket.data import DEMO_AS_OF
+from serving.launch import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 AS_OF = date.fromisoformat(DEMO_AS_OF)
@@ -39,22 +38,10 @@ class Mailbox:
         return "250 Message accepted"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture
 def services():
-    stubs = {
-        "tft": ModelStub("forecast", "TFT (Primary)", change=0.02, confidence=0.99),
-        "nhits": ModelStub("forecast", "N-HITS (Backup)", change=-0.01, confidence=0.7),
-        "sentiment": ModelStub("sentiment"),
-    }
-    yield stubs
-    for stub in stubs.values():
-        stub.stop()
+    with model_stubs() as stubs:
+        yield stubs
 
 
 @pytest.fixture
@@ -85,7 +72,7 @@ def settings_for(tmp_path: Path, services: dict, channels: dict | None = None, *
 
 
 def analyze(settings, **kwargs) -> dict:
-    return asyncio.run(run_analysis(settings, **kwargs))
+    return asyncio.run(run_analysis(settings, **kwargs)).to_document()
 
 
 def test_offline_run_end_to_end_with_alerts_once(tmp_path: Path, services, channels) -> None:
@@ -134,7 +121,7 @@ def test_offline_run_end_to_end_with_alerts_once(tmp_path: Path, services, chann
     assert len(channels["slack"].received) == 2 and len(channels["mailbox"].messages) == 2
     store = Store(settings.database_url)
     try:
-        assert store.run_for_date(date(2022, 9, 21))["run_id"] == again["run_id"]
+        assert store.run_for_date(date(2022, 9, 21)).run_id == again["run_id"]
         assert len(store.forecasts(symbol="MSFT")) == 2
     finally:
         store.close()
@@ -218,21 +205,9 @@ def test_live_run_reads_yahoo_chart_and_rss(tmp_path: Path, services) -> None:
 
 
 def run_cli(tmp_path: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    environment = {
-        **os.environ,
-        "PYTHONPATH": str(ROOT),
-        "PREMARKET_CONFIG": str(tmp_path / "absent.toml"),
-        "PREMARKET_DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}",
-        "PREMARKET_STATE_DIR": str(tmp_path / "state"),
-        **(env or {}),
-    }
-    return subprocess.run(
-        [sys.executable, "-m", "orchestrator.cli", *args],
-        cwd=tmp_path,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=120,
+    """The CLI on the original rule: the stubs' confidences suit it."""
+    return stubs.run_cli(
+        tmp_path, *args, env={"PREMARKET_SIGNAL__MODE": "original", **(env or {})}, timeout=120
     )
 
 

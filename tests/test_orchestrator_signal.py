@@ -11,15 +11,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from orchestrator.clock import close_of
-from orchestrator.combine import action_of, combine
-from orchestrator.news import Article
-from orchestrator.sentiment import article_score, no_news, summarize
+from orchestrator.common.clock import close_of
+from orchestrator.data.news import Article
+from orchestrator.signals.combine import action_of, combine
+from orchestrator.signals.news_sentiment import article_score, no_news, summarize
 from premarket.protocol import ForecastResult, PriceForecast, SentimentScores
 from premarket.settings import SignalSettings
 
 ROOT = Path(__file__).resolve().parents[1]
-SETTINGS = SignalSettings()
+SETTINGS = SignalSettings(mode="original")
 
 
 def scores(**probs: float) -> SentimentScores:
@@ -57,15 +57,15 @@ def test_summary_follows_the_original_rule() -> None:
         (Article("Flat", day), scores(neutral=0.8, positive=0.1, negative=0.1)),
     ]
     summary = summarize(pairs, SETTINGS)
-    assert summary["signal"] == pytest.approx(0.425)  # (0.85 + 0) / 2
-    assert summary["sentiment"] == "BULLISH" and summary["recommendation"] == "BUY"
-    assert summary["confidence"] == pytest.approx(min(0.9, 0.6 + 0.425 * 0.3))
-    assert summary["article_count"] == 2 and summary["source"] == "model"
+    assert summary.signal == pytest.approx(0.425)  # (0.85 + 0) / 2
+    assert summary.sentiment == "BULLISH" and summary.recommendation == "BUY"
+    assert summary.confidence == pytest.approx(min(0.9, 0.6 + 0.425 * 0.3))
+    assert summary.article_count == 2 and summary.source == "model"
     bearish = summarize(
         [(Article("Down", day), scores(negative=0.8, positive=0.1, neutral=0.1))], SETTINGS
     )
-    assert bearish["sentiment"] == "BEARISH" and bearish["recommendation"] == "SELL"
-    assert no_news() == {
+    assert bearish.sentiment == "BEARISH" and bearish.recommendation == "SELL"
+    assert no_news().model_dump(exclude_unset=True) == {
         "sentiment": "NEUTRAL",
         "signal": 0.0,
         "confidence": 0.5,
@@ -105,14 +105,13 @@ def test_combination_weights_and_reasoning() -> None:
     )
     signal = combine(forecast(2.0, 0.9), sentiment, SETTINGS)
     # price score 2 * 0.9 - 1 = 0.8; 0.6 * 0.8 + 0.4 * 1.0 = 0.88
-    assert signal["signal_score"] == pytest.approx(0.88)
-    assert signal["confidence"] == pytest.approx(0.6 * 0.9 + 0.4 * 0.9)
-    assert signal["action"] == "BUY STRONG"
-    assert signal["reasoning"] == "UP price prediction (TFT (Primary)) + BULLISH sentiment"
+    assert signal.signal_score == pytest.approx(0.88)
+    assert signal.confidence == pytest.approx(0.6 * 0.9 + 0.4 * 0.9)
+    assert signal.action == "BUY STRONG"
+    assert signal.reasoning == "UP price prediction (TFT (Primary)) + BULLISH sentiment"
     quiet = combine(forecast(-1.0, 0.7, "N-HITS (Backup)"), no_news(), SETTINGS)
     assert (
-        quiet["reasoning"]
-        == "DOWN price prediction (N-HITS (Backup)) + NEUTRAL sentiment (no news)"
+        quiet.reasoning == "DOWN price prediction (N-HITS (Backup)) + NEUTRAL sentiment (no news)"
     )
 
 
@@ -123,17 +122,18 @@ def test_combination_weights_and_reasoning() -> None:
     weight=st.floats(0.01, 1),
 )
 def test_confidence_is_always_a_fraction(change, confidence, sentiment, weight) -> None:
-    settings = SignalSettings(price_weight=weight, sentiment_weight=1 - weight + 0.01)
-    component = {
-        **no_news(),
-        "signal": sentiment,
-        "confidence": min(0.9, 0.6 + abs(sentiment) * 0.3),
-        "source": "model",
-    }
+    settings = SignalSettings(mode="original", price_weight=weight, sentiment_weight=1 - weight)
+    component = no_news().model_copy(
+        update={
+            "signal": sentiment,
+            "confidence": min(0.9, 0.6 + abs(sentiment) * 0.3),
+            "source": "model",
+        }
+    )
     signal = combine(forecast(change, confidence), component, settings)
-    assert 0.0 <= signal["confidence"] <= 1.0
-    assert -1.0 <= signal["signal_score"] <= 1.0
-    assert signal["action"] == action_of(signal["signal_score"], settings)
+    assert 0.0 <= signal.confidence <= 1.0
+    assert -1.0 <= signal.signal_score <= 1.0
+    assert signal.action == action_of(signal.signal_score, settings)
 
 
 BLOCKER = """
@@ -158,9 +158,9 @@ def test_every_orchestrator_module_imports_without_torch_transformers_bentoml() 
     assert result.returncode == 0, result.stderr[-2000:]
     imported = set(result.stdout.split())
     assert {
-        "orchestrator.job",
-        "orchestrator.chain",
-        "orchestrator.cli",
-        "orchestrator.store",
-        "orchestrator.alerts",
+        "orchestrator.jobs.analysis",
+        "orchestrator.forecast.chain",
+        "orchestrator.cli.main",
+        "orchestrator.storage.store",
+        "orchestrator.notify.alerts",
     } <= imported

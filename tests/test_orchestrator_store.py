@@ -1,15 +1,17 @@
-"""The store on a real SQLite file: WAL, one transaction per run, lookups, retention."""
+"""The store on a real SQLite file (WAL) and a real PostgreSQL server: one transaction per run,
+lookups, retention."""
 
 from __future__ import annotations
 
-import copy
 import sqlite3
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from run_documents import make_run
 
-from orchestrator.store import Store
+from orchestrator.documents.run import RunResult
+from orchestrator.storage.store import Store
 
 
 def make_doc(
@@ -18,46 +20,14 @@ def make_doc(
     started: datetime,
     slot: str | None = "06:30",
     status: str = "ok",
-) -> dict:
-    signal = {
-        "success": True,
-        "action": "BUY WEAK",
-        "confidence": 0.7,
-        "signal_score": 0.3,
-        "current_price": 100.0,
-        "reasoning": "UP price prediction (TFT (Primary)) + NEUTRAL sentiment (no news)",
-        "data_as_of": "2022-09-20",
-        "components": {
-            "price_prediction": {
-                "model_used": "TFT (Primary)",
-                "tier": "tft",
-                "predicted_price": 101.0,
-                "direction": "UP",
-                "confidence": 0.75,
-                "quantiles": {"p10": 98.0, "p50": 101.0, "p90": 104.0},
-                "forecast_path": [101.0, 101.5, 102.0, 102.2, 102.9],
-            },
-            "sentiment_analysis": {"sentiment": "NEUTRAL", "confidence": 0.5},
-        },
-    }
-    return {
-        "run_id": run_id,
-        "timestamp": started.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-        "business_date": business_date,
-        "as_of": "2022-09-20",
-        "slot": slot,
-        "status": status,
-        "symbols_analyzed": ["AAPL", "MSFT"],
-        "trading_signals": {"AAPL": signal, "MSFT": {"success": False, "error": "no data"}},
-        "alerts": [],
-        "performance_metrics": {},
-        "errors": [],
-    }
+) -> RunResult:
+    timestamp = started.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return make_run(run_id, business_date, timestamp, slot=slot, status=status)
 
 
 @pytest.fixture
-def store(tmp_path: Path):
-    s = Store(f"sqlite:///{tmp_path / 'sub' / 'runs.db'}")
+def store(database_url: str):
+    s = Store(database_url)
     yield s
     s.close()
 
@@ -67,24 +37,26 @@ def test_runs_round_trip_by_new_york_business_date(store: Store, tmp_path: Path)
     store.save_run(make_doc("run_a", "2022-09-21", t))
     store.save_run(make_doc("run_b", "2022-09-21", t + timedelta(minutes=30), slot="07:00"))
     store.save_run(make_doc("run_c", "2022-09-22", t + timedelta(days=1)))
-    assert store.run_for_date(date(2022, 9, 21))["run_id"] == "run_b"
+    assert store.run_for_date(date(2022, 9, 21)).run_id == "run_b"
     assert store.run_for_date(date(2022, 9, 23)) is None
-    assert store.latest_run()["run_id"] == "run_c"
-    assert [d["run_id"] for d in store.recent_runs(2, today=date(2022, 9, 22))] == [
+    assert store.latest_run().run_id == "run_c"
+    assert [d.run_id for d in store.recent_runs(2, today=date(2022, 9, 22))] == [
         "run_c",
         "run_b",
         "run_a",
     ]
-    assert [d["run_id"] for d in store.recent_runs(1, today=date(2022, 9, 22))] == ["run_c"]
+    assert [d.run_id for d in store.recent_runs(1, today=date(2022, 9, 22))] == ["run_c"]
     assert store.has_run_for_slot(date(2022, 9, 21), "07:00")
     assert not store.has_run_for_slot(date(2022, 9, 21), "08:00")
-    # The file is in WAL mode.
-    with sqlite3.connect(tmp_path / "sub" / "runs.db") as conn:
-        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    if store.engine.dialect.name == "sqlite":  # the file is in WAL mode
+        with sqlite3.connect(tmp_path / "premarket.db") as conn:
+            assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
 def test_forecast_rows_for_accuracy_scoring(store: Store) -> None:
-    store.save_run(make_doc("run_a", "2022-09-21", datetime(2022, 9, 21, 10, tzinfo=UTC)))
+    run = make_doc("run_a", "2022-09-21", datetime(2022, 9, 21, 10, tzinfo=UTC))
+    run.trading_signals["AAPL"].components.price_prediction.forecast_path = [101.0, 102.9]
+    store.save_run(run)
     rows = store.forecasts(symbol="aapl")
     assert len(rows) == 1  # the failed symbol has no forecast row
     row = rows[0]
@@ -100,11 +72,12 @@ def test_a_failed_write_leaves_no_partial_run(store: Store) -> None:
     t = datetime(2022, 9, 21, 10, tzinfo=UTC)
     store.save_run(make_doc("run_a", "2022-09-21", t))
     broken = make_doc("run_b", "2022-09-21", t + timedelta(hours=1))
-    broken["trading_signals"]["MSFT"] = copy.deepcopy(broken["trading_signals"]["AAPL"])
-    broken["trading_signals"]["MSFT"]["components"]["price_prediction"]["direction"] = None
+    copied = broken.trading_signals["AAPL"].model_copy(deep=True)
+    copied.components.price_prediction.direction = None  # the database refuses it
+    broken.trading_signals["MSFT"] = copied
     with pytest.raises(Exception):  # noqa: B017 - the database's own integrity error
         store.save_run(broken)
-    assert store.latest_run()["run_id"] == "run_a"
+    assert store.latest_run().run_id == "run_a"
     assert {r["run_id"] for r in store.forecasts()} == {"run_a"}
     # A failed run does not mark its slot as done, so it can be retried.
     store.save_run(make_doc("run_c", "2022-09-21", t, slot="08:00", status="failed"))
@@ -118,7 +91,7 @@ def test_retention_counts_from_when_a_run_was_made(store: Store) -> None:
     assert store.claim_alert(date(2022, 9, 21), "AAPL", "BUY WEAK")
     assert store.purge(30, now=now) == 1
     assert store.run_for_date(date(2022, 9, 21)) is None
-    assert store.run_for_date(date(2019, 5, 6))["run_id"] == "replay"
+    assert store.run_for_date(date(2019, 5, 6)).run_id == "replay"
     assert len(store.forecasts()) == 2  # the track record stays for accuracy tracking
 
 

@@ -1,4 +1,5 @@
-"""The paper book in a real SQLite store, marked with closes from a price CSV, and its CLI."""
+"""The paper book in a real store (SQLite and PostgreSQL), marked with closes from a price CSV,
+and its CLI."""
 
 from __future__ import annotations
 
@@ -8,11 +9,13 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+import run_documents as documents
 
-from orchestrator.cli import main
-from orchestrator.market import OfflineMarketData
-from orchestrator.paper import PaperAccount
-from orchestrator.store import Store
+from orchestrator.cli.main import main
+from orchestrator.data.market import OfflineMarketData
+from orchestrator.documents.run import RunResult
+from orchestrator.storage.store import Store
+from orchestrator.tracking.paper_account import PaperAccount
 from premarket.settings import Settings
 
 CLOSES = {
@@ -23,58 +26,37 @@ CLOSES = {
 
 
 def write_prices(path: Path) -> Path:
+    """Each day opens at the previous close (no overnight gaps) and trades in a wide range."""
     lines = ["symbol,date,open,high,low,close,adj_close,volume"]
     for symbol, closes in CLOSES.items():
+        previous = None
         for day, c in closes.items():
-            lines.append(f"{symbol},2024-{day},{c},{c},{c},{c},{c},1000")
+            o = previous or c
+            lines.append(f"{symbol},2024-{day},{o},{max(o, c)},{min(o, c)},{c},{c},1000")
+            previous = c
     path.write_text("\n".join(lines) + "\n")
     return path
 
 
 def signal(action: str, confidence: float, price: float) -> dict:
-    direction = "UP" if action.startswith("BUY") else "DOWN"
-    return {
-        "success": True,
-        "action": action,
-        "confidence": confidence,
-        "signal_score": 0.6 if direction == "UP" else -0.6,
-        "current_price": price,
-        "data_as_of": "2024-07-01",
-        "components": {
-            "price_prediction": {
-                "model_used": "TFT (Primary)",
-                "tier": "tft",
-                "predicted_price": price,
-                "direction": direction,
-                "confidence": confidence,
-                "quantiles": None,
-                "forecast_path": [price],
-            }
-        },
-    }
+    return documents.signal(price, action=action, confidence=confidence, data_as_of="2024-07-01")
 
 
-def morning_run() -> dict:
+def morning_run() -> RunResult:
     """The run of Tuesday 2 July 2024, on Monday's closes."""
-    return {
-        "run_id": "run_0702",
-        "timestamp": "2024-07-02T10:30:00.000Z",
-        "business_date": "2024-07-02",
-        "as_of": "2024-07-01",
-        "slot": "06:30",
-        "status": "ok",
-        "symbols_analyzed": ["AAPL", "TSLA", "MSFT"],
-        "trading_signals": {
-            "AAPL": signal("BUY STRONG", 0.80, 100.0),
-            "TSLA": signal("SELL STRONG", 0.90, 200.0),
-            "MSFT": signal("BUY WEAK", 0.60, 400.0),  # below the confidence floor
-        },
+    signals = {
+        "AAPL": signal("BUY STRONG", 0.80, 100.0),
+        "TSLA": signal("SELL STRONG", 0.90, 200.0),
+        "MSFT": signal("BUY WEAK", 0.60, 400.0),  # below the confidence floor
     }
+    return documents.make_run(
+        "run_0702", "2024-07-02", "2024-07-02T10:30:00.000Z", signals=signals, as_of="2024-07-01"
+    )
 
 
 @pytest.fixture
-def setup(tmp_path: Path):
-    settings = Settings(database_url=f"sqlite:///{tmp_path / 'p.db'}", state_dir=tmp_path / "s")
+def setup(tmp_path: Path, database_url: str):
+    settings = Settings(database_url=database_url, state_dir=tmp_path / "s")
     store = Store(settings.database_url)
     store.save_run(morning_run())
     market = OfflineMarketData(write_prices(tmp_path / "prices.csv"))
@@ -87,7 +69,12 @@ def test_book_follows_runs_and_closes_with_stop_loss_and_take_profit(setup) -> N
     account = PaperAccount(store.engine, settings.paper)
 
     first = asyncio.run(account.update(market, until=date(2024, 7, 3)))
-    assert first == ["opened SHORT 25 TSLA at 200.00", "opened LONG 50 AAPL at 100.00"]
+    assert first == [  # the run of 2 July fills at that day's open (the 1 July closes)
+        "queued SHORT TSLA for the open of 2024-07-02",
+        "queued LONG AAPL for the open of 2024-07-02",
+        "opened SHORT 25 TSLA at 200.00",
+        "opened LONG 50 AAPL at 100.00",
+    ]
     book = account.load()
     assert set(book.positions) == {"AAPL", "TSLA"} and book.marked_through == date(2024, 7, 3)
     assert book.equity == pytest.approx(100_000 - 50 * 5 + 25 * 20)
@@ -121,7 +108,7 @@ def test_paper_command(setup, tmp_path: Path, monkeypatch, capsys) -> None:
     assert main([*args, "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["equity"] == pytest.approx(100_350.0)
-    assert report["win_rate"] == 0.5 and len(report["events"]) == 4
+    assert report["win_rate"] == 0.5 and len(report["events"]) == 6
     assert main(args) == 0
     out = capsys.readouterr().out
     assert "Paper trading" in out and "win rate 50.00%" in out and "$100,350.00" in out
@@ -129,3 +116,24 @@ def test_paper_command(setup, tmp_path: Path, monkeypatch, capsys) -> None:
         main(["paper", "--until", "July"])
     assert usage.value.code == 2
     assert "--until: 'July' is not a date" in capsys.readouterr().err
+
+
+def test_replays_are_traded_only_on_request_and_an_empty_book_says_so(
+    setup, tmp_path: Path, monkeypatch, capsys
+) -> None:
+    settings, store, _ = setup
+    replay = morning_run().model_copy(update={"run_id": "replay_0702", "mode": "replay"})
+    store.save_run(replay)
+    monkeypatch.setenv("PREMARKET_DATABASE_URL", settings.database_url)
+    prices = str(tmp_path / "prices.csv")
+    args = ["paper", "--offline", "--prices", prices, "--until", "2024-07-01"]
+    assert main(args) == 0  # live runs: the morning run queues orders the 1st cannot fill
+    out = capsys.readouterr().out
+    assert "no open positions" in out
+    assert "queued: LONG AAPL, fills at the first open on or after 2024-07-02" in out
+    assert main([*args, "--replays", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["events"] == [  # only the replay run is new to the book
+        "queued SHORT TSLA for the open of 2024-07-02",
+        "queued LONG AAPL for the open of 2024-07-02",
+    ]

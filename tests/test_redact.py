@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from orchestrator.redact import redact, register
+from orchestrator.common.redact import redact, register
 
 
 def test_registered_secrets_are_masked_in_text_and_httpx_logs(

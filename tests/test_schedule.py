@@ -8,9 +8,11 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 import yaml
 
-from orchestrator.clock import NEW_YORK
-from orchestrator.schedule import crontab, kubernetes_cronjobs, run_due, run_schedule
-from orchestrator.trading_calendar import TradingCalendar
+from orchestrator.common.clock import NEW_YORK
+from orchestrator.data.calendar import TradingCalendar
+from orchestrator.jobs.recipes import crontab, kubernetes_cronjobs
+from orchestrator.jobs.schedule import run_due, run_schedule
+from orchestrator.storage.slots import SlotClaim
 from premarket.settings import Settings
 
 SLOTS = ["06:30", "07:00", "07:30", "08:00", "08:30", "09:00"]
@@ -35,11 +37,31 @@ class FakeTime:
         self.now += timedelta(seconds=seconds)
 
 
+class Claims:
+    """Stands in for the store's slot claims (tested on real databases in test_slot_claims)."""
+
+    def __init__(self) -> None:
+        self.held: dict[tuple[date, str], SlotClaim] = {}
+
+    def claim(self, business_date: date, slot: str, owner: str, now: datetime) -> SlotClaim:
+        return self.held.setdefault((business_date, slot), SlotClaim(owner, "running", now))
+
+    def finish(self, business_date: date, slot: str, owner: str) -> bool:
+        self.held[business_date, slot] = SlotClaim(
+            owner, "done", self.held[business_date, slot].heartbeat_at
+        )
+        return True
+
+    def release(self, business_date: date, slot: str, owner: str) -> None:
+        del self.held[business_date, slot]
+
+
 class Ledger:
     """Stands in for the store's slot index; the store-backed test lives in test_schedule_store."""
 
     def __init__(self, done: set[tuple[date, str]] | None = None) -> None:
         self.done = set(done or ())
+        self.slot_claims = Claims()
 
     def has_run_for_slot(self, business_date: date, slot: str) -> bool:
         return (business_date, slot) in self.done
@@ -193,15 +215,21 @@ def _expand(cron_fields: list[str]) -> set[str]:
     return {f"{int(h):02d}:{int(minute):02d}" for h in hours.split(",")}
 
 
-def test_crontab_is_in_new_york_time_and_covers_exactly_the_slots() -> None:
-    text = crontab(Settings())
+def test_crontab_is_in_new_york_time_and_covers_exactly_the_slots(tmp_path) -> None:
+    text = crontab(
+        Settings(),
+        workdir=tmp_path,
+        env_file=tmp_path / "premarket.env",
+        log_file=tmp_path / "logs" / "run.log",
+        command="premarket schedule --once",
+    )
     lines = [ln for ln in text.splitlines() if ln and not ln.startswith("#")]
     assert lines[0] == "CRON_TZ=America/New_York"
     slots = set()
     for line in lines[1:]:
         fields = line.split()
         assert fields[2:5] == ["*", "*", "1-5"]
-        assert " ".join(fields[5:]) == "premarket schedule --once"
+        assert f"cd {tmp_path} && " in line and "exec premarket schedule --once;" in line
         slots |= _expand(fields)
     assert slots == set(SLOTS)
 
@@ -216,7 +244,14 @@ def test_kubernetes_cronjobs_parse_and_cover_exactly_the_slots() -> None:
         assert spec["concurrencyPolicy"] == "Forbid"
         container = spec["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]
         assert container["image"] == "registry/pm:1.2"
-        assert container["command"] == ["premarket", "schedule", "--once"]
+        assert container["command"] == [
+            "python",
+            "-m",
+            "orchestrator.cli.main",
+            "schedule",
+            "--once",
+        ]
+        assert container["workingDir"] == "/home/bentoml/bento/src"
         fields = spec["schedule"].split()
         assert fields[2:] == ["*", "*", "1-5"]
         slots |= _expand(fields)

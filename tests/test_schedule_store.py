@@ -1,17 +1,17 @@
-"""Slot idempotence against a real SQLite store, across scheduler restarts; the crontab CLI."""
+"""Slot idempotence against a real store (SQLite and PostgreSQL), across scheduler restarts; the
+crontab CLI."""
 
 from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
-from pathlib import Path
 
 from test_api import stored_doc
 from test_schedule import FakeTime, ny
 
-from orchestrator.cli import main
-from orchestrator.schedule import run_schedule
-from orchestrator.store import Store
+from orchestrator.cli.main import main
+from orchestrator.jobs.schedule import run_schedule
+from orchestrator.storage.store import Store
 from premarket.settings import Settings
 
 
@@ -29,13 +29,18 @@ def scheduler(settings: Settings, time: FakeTime, ran: list, statuses: dict[str,
             time.now.isoformat().replace("+00:00", "Z"),
             slot.time,
         )
-        store.save_run(doc | {"status": status})
+        doc.status = status
+        store.save_run(doc)
+        if status == "failed":  # as the CLI's runner does: a failed run raises
+            raise RuntimeError(f"run {doc.run_id} failed")
 
     return store, runner
 
 
-def test_restarted_scheduler_runs_no_slot_twice_but_retries_a_failed_one(tmp_path: Path) -> None:
-    settings = Settings(database_url=f"sqlite:///{tmp_path / 'p.db'}")
+def test_restarted_scheduler_runs_no_slot_twice_but_retries_a_failed_one(
+    database_url: str,
+) -> None:
+    settings = Settings(database_url=database_url)
     time, ran = FakeTime(ny(2024, 7, 5, 6, 25)), []
 
     store, runner = scheduler(settings, time, ran, {"07:00": "failed"})
@@ -67,7 +72,8 @@ def test_restarted_scheduler_runs_no_slot_twice_but_retries_a_failed_one(tmp_pat
 def test_crontab_command(capsys) -> None:
     assert main(["crontab"]) == 0
     out = capsys.readouterr().out
-    assert "CRON_TZ=America/New_York" in out and "30 6,7,8 * * 1-5 premarket schedule --once" in out
+    assert "CRON_TZ=America/New_York" in out and "\n30 6,7,8 * * 1-5 cd " in out
+    assert "schedule --once; } >> " in out
     assert main(["crontab", "--kubernetes", "--image", "ghcr.io/x/premarket:1"]) == 0
     manifest = capsys.readouterr().out
     assert 'timeZone: "America/New_York"' in manifest and "ghcr.io/x/premarket:1" in manifest

@@ -27,7 +27,7 @@ from aiosmtpd.smtp import AuthResult
 from orchestrator_stubs import ModelStub, Recorder, make_settings
 from pydantic import SecretStr
 
-from orchestrator.job import run_analysis
+from orchestrator.jobs.analysis import run_analysis
 from premarket.data import DEMO_AS_OF
 from serving.launch import free_port
 
@@ -54,14 +54,14 @@ def serve(tmp_path: Path, **env: str) -> tuple[subprocess.Popen[bytes], int]:
     environment = {
         **os.environ,
         "PYTHONPATH": str(ROOT),
-        "PREMARKET_CONFIG": str(tmp_path / "absent.toml"),
+        "PREMARKET_CONFIG": "",
         "PREMARKET_DATABASE_URL": f"sqlite:///{tmp_path / 'api.db'}",
         "PREMARKET_STATE_DIR": str(tmp_path / "state"),
         "PREMARKET_API__PORT": str(port),
         **env,
     }
     proc = subprocess.Popen(
-        [sys.executable, "-m", "orchestrator.cli", "serve"],
+        [sys.executable, "-m", "orchestrator.cli.main", "serve"],
         cwd=tmp_path,
         env=environment,
         stdout=subprocess.DEVNULL,
@@ -183,7 +183,7 @@ def test_secrets_never_reach_logs_results_or_error_messages(tmp_path, caplog, ca
         caplog.set_level(logging.DEBUG)
         doc = asyncio.run(
             run_analysis(settings, symbols=["MSFT", "TSLA"], as_of=AS_OF, offline=True)
-        )
+        ).to_document()
     finally:
         smtp.stop()
         for server in (echo, sentiment, slack, hook):

@@ -9,6 +9,7 @@ from transformers import DistilBertConfig, DistilBertForSequenceClassification
 from models.sentiment.classifier import SentimentClassifier, SentimentModelError
 from models.sentiment.convert import load_tokenizer
 from models.sentiment.labels import normalise
+from models.sentiment.quantize import RowInt8Linear
 
 HEADLINES = [
     "Apple beats estimates, shares jump",
@@ -130,12 +131,44 @@ def test_int8_variant_loads_on_cpu_and_stays_close(tmp_path, tokenizer):
     full = SentimentClassifier.load(path, device="cpu")
     int8 = SentimentClassifier.load(path, quantized=True)
     assert int8.version == "m-int8"
-    assert any("quantized" in type(m).__module__ for m in int8.model.modules())
+    linears = [m for m in int8.model.modules() if isinstance(m, torch.nn.Linear)]
+    assert not linears and any(isinstance(m, RowInt8Linear) for m in int8.model.modules())
+    assert any(isinstance(m, torch.nn.Linear) for m in full.model.modules())  # not changed
     torch.testing.assert_close(
         int8.probabilities(HEADLINES), full.probabilities(HEADLINES), atol=0.05, rtol=0
     )
     with pytest.raises(SentimentModelError, match="cpu only"):
         SentimentClassifier.load(path, quantized=True, device="cuda")
+
+
+def test_int8_scores_of_a_text_are_bit_for_bit_the_same_in_any_batch(tmp_path, tokenizer):
+    """Per-row activation scales and no padding: the rest of the batch cannot matter."""
+    path = _checkpoint(tmp_path / "m", tokenizer, {0: "positive", 1: "negative", 2: "neutral"})
+    int8 = SentimentClassifier.load(path, quantized=True)
+    with torch.no_grad():  # a decisive head, so that any wobble would show in the scores
+        int8.model.classifier.weight_scale.mul_(50)
+    alone = torch.cat([int8.probabilities([t]) for t in HEADLINES])
+    assert torch.equal(int8.probabilities(HEADLINES), alone)
+    assert torch.equal(
+        int8.probabilities(HEADLINES[::-1] + HEADLINES), torch.cat([alone.flip(0), alone])
+    )
+    int8.batch_size = 2
+    assert torch.equal(int8.probabilities(HEADLINES * 3), alone.repeat(3, 1))
+
+
+def test_row_int8_linear_matches_float_and_ignores_other_rows():
+    torch.manual_seed(0)
+    linear = torch.nn.Linear(64, 24)
+    quantized = RowInt8Linear(linear)
+    x = torch.randn(5, 7, 64)
+    x[0] *= 1000  # one huge row must not change the rounding of the others
+    with torch.no_grad():
+        expected = linear(x)
+        got = quantized(x)
+        torch.testing.assert_close(got, expected, rtol=0.02, atol=0.02 * x.abs().amax().item())
+        for row in range(5):
+            assert torch.equal(quantized(x[row : row + 1]), got[row : row + 1])
+    assert quantized.weight_t.dtype == torch.int8
 
 
 def test_oversize_text_is_truncated_to_max_length_tokens(tmp_path, tokenizer):

@@ -8,7 +8,9 @@ import torch
 from models import store
 from models.sentiment.classifier import SentimentClassifier
 from models.sentiment.default import load_default
-from models.sentiment.train import TrainConfig, class_weights, main, metrics, train
+from models.sentiment.evaluate import metrics
+from models.sentiment.finetune import class_weights
+from models.sentiment.train import TrainConfig, main, train
 
 
 def test_metrics_by_hand():
@@ -34,6 +36,7 @@ def test_tiny_fine_tuning_run_is_stored_with_metrics_and_serves(monkeypatch):
     losses = meta["train_loss_by_epoch"]
     assert len(losses) == 3 and losses[-1] < losses[0]  # it learned something from 32 tweets
     for kind in ("float", "int8"):
+        assert meta["news_check"][kind]["examples"] == 312  # the news check set, always whole
         m = meta["valid"][kind]
         assert sum(map(sum, m["confusion"])) == 24
         assert m["accuracy"] == round(sum(m["confusion"][i][i] for i in range(3)) / 24, 4)
@@ -68,7 +71,7 @@ def test_cli_refuses_bad_numbers(capsys):
 def test_cached_frozen_bottom_gives_the_same_logits_as_the_whole_model():
     from transformers import DistilBertConfig, DistilBertForSequenceClassification
 
-    from models.sentiment.train import _frozen_bottom
+    from models.sentiment.finetune import _frozen_bottom
 
     torch.manual_seed(0)
     config = DistilBertConfig(vocab_size=100, dim=32, n_layers=3, n_heads=4, hidden_dim=64)

@@ -169,16 +169,22 @@ def test_concurrent_tft_requests_share_forward_passes(services):
         async with httpx.AsyncClient(timeout=60) as client:
             return await asyncio.gather(*(client.post(url + "/predict", json=b) for b in bodies))
 
-    before = _batch_histogram(url, "forecast_batch")
-    answers = asyncio.run(burst())
-    assert all(r.status_code == 200 for r in answers)
-    by_symbol = {r.json()["symbol"]: r.json()["predicted_price"] for r in answers[:4]}
-    for r in answers:  # batching never mixes up whose forecast is whose
-        assert r.json()["predicted_price"] == by_symbol[r.json()["symbol"]]
-    after = _batch_histogram(url, "forecast_batch")
-    count, total = after[0] - before[0], after[1] - before[1]
-    assert total == len(bodies)
-    assert count < len(bodies), "32 concurrent requests should share forward passes"
+    # Whether requests meet in one batch depends on when they arrive: burst until some did (a
+    # loaded machine may serve a whole burst one by one), never judging by a clock.
+    for _ in range(10):
+        before = _batch_histogram(url, "forecast_batch")
+        answers = asyncio.run(burst())
+        assert all(r.status_code == 200 for r in answers)
+        by_symbol = {r.json()["symbol"]: r.json()["predicted_price"] for r in answers[:4]}
+        for r in answers:  # batching never mixes up whose forecast is whose
+            expected = by_symbol[r.json()["symbol"]]
+            assert r.json()["predicted_price"] == pytest.approx(expected, rel=1e-6)
+        after = _batch_histogram(url, "forecast_batch")
+        count, total = after[0] - before[0], after[1] - before[1]
+        assert total == len(bodies)
+        if count < total:
+            break
+    assert count < total, "10 bursts of 32 concurrent requests never shared a forward pass"
 
 
 def _batch_histogram(url: str, method: str) -> tuple[float, float]:
@@ -269,7 +275,7 @@ def test_too_few_rows_answer_is_the_originals(services, name):
         envelope = post(services.urls[name], {"input": body}, "/call").json()
         assert envelope["Success"] is False
         assert envelope["Message"] == "Insufficient sequence data"
-        assert envelope["Data"] == {"field": "sequence_data", "required_minimum": minimum}
+        assert envelope["Data"] == {"field": "input.sequence_data", "required_minimum": minimum}
 
 
 @pytest.mark.parametrize("name", ["tft", "nhits", "sentiment"])
@@ -326,9 +332,9 @@ def test_sentiment_answers_the_modelscope_text_classification_shapes(services):
     for data in many:
         check_scores(data)
     single = post(url, {"input": {"text": text}}, "/call").json()["Data"]
-    # Batch-mates may shift scores slightly (int8 dynamic quantisation scales per batch).
+    # Same text, same scores, whatever its batch-mates (see tests/test_sentiment_batch.py).
     assert dict(zip(many[0]["labels"], many[0]["scores"], strict=True)) == pytest.approx(
-        dict(zip(single["labels"], single["scores"], strict=True)), abs=0.02
+        dict(zip(single["labels"], single["scores"], strict=True)), abs=1e-5
     )
 
 
@@ -340,7 +346,7 @@ def test_sentiment_flat_route_mirrors_the_data(services):
         response = post(url, body)
         assert response.status_code == 200
         assert set(response.json()) == set(envelope)
-        assert response.json()["scores"] == pytest.approx(envelope["scores"], abs=0.02)
+        assert response.json()["scores"] == pytest.approx(envelope["scores"], abs=1e-5)
         assert float(response.headers["X-Inference-Time-Ms"]) > 0
     listed = post(url, {"texts": headlines()[:3]}).json()
     assert isinstance(listed, list) and len(listed) == 3
@@ -399,5 +405,9 @@ def test_a_model_that_cannot_load_is_never_ready(tmp_path):
         assert response.status_code == 503
         assert response.json()["success"] is False
         assert response.json()["error"].startswith("model: failed to load (NotFound")
+        describe = httpx.get(proc.url + "/describe").text
+        for text in (response.text, describe):  # no filesystem path, shared or private home
+            assert os.environ["BENTOML_HOME"] not in text
+            assert not re.search(r"/(tmp|root|home|var)/", text), text
     finally:
         proc.stop()

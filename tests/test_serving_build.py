@@ -50,13 +50,53 @@ def test_the_bento_holds_the_code_and_all_three_models(bento):
         "src/serving/nhits_service.py",
         "src/serving/sentiment_service.py",
         "src/models/tft/predictor.py",
-        "src/premarket/protocol.py",
+        "src/premarket/protocol/__init__.py",
         "src/premarket/data/prices/us_largecap_daily_2015_2023.csv",
     ):
         assert (bento / path).is_file(), path
     assert not list(bento.glob("src/tests"))
     for name in ("tft", "nhits", "sentiment"):
         assert (bento / "models" / name / "latest").is_file(), name
+
+
+def test_the_bento_holds_the_orchestrator_cli_for_the_cronjobs(bento, tmp_path):
+    """``premarket crontab --kubernetes`` runs ``python -m orchestrator.cli.main`` in this image,
+    from its ``src``: the code and the orchestrator's own dependencies must be in it."""
+    requirements = (bento / "env/python/requirements.txt").read_text()
+    for name in ("sqlalchemy", "alembic", "pydantic-settings", "rich", "exchange-calendars"):
+        assert name in requirements, name
+    src = bento / "src"
+    assert (src / "orchestrator/cli/main.py").is_file()
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(src),  # the Bento's copy, not the checkout
+        "PREMARKET_CONFIG": "",
+        "PREMARKET_DATABASE_URL": f"sqlite:///{tmp_path / 'p.db'}",
+        "PREMARKET_STATE_DIR": str(tmp_path / "state"),
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", "import orchestrator, sys; print(orchestrator.__file__)"],
+        cwd=src,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.stdout.strip().startswith(str(src)), result.stdout + result.stderr
+    # A whole offline run from the packed code and data (the services are not needed: the
+    # statistical tier answers), as a CronJob's run would be.
+    dead = {f"PREMARKET_{n}__URL": "http://127.0.0.1:9" for n in ("TFT", "NHITS", "SENTIMENT")}
+    args = ["analyze", "--offline", "--as-of", "2022-09-20", "--symbols", "MSFT"]
+    run = subprocess.run(
+        [sys.executable, "-m", "orchestrator.cli.main", *args],
+        cwd=src,
+        env={**env, **dead},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
+    assert "MSFT" in run.stdout and "Statistical" in run.stdout
 
 
 def test_the_container_is_cuda_with_the_cuda_torch_build(bento):

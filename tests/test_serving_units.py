@@ -93,3 +93,53 @@ def test_ports_come_from_the_environment():
     assert ports_from_env({"NHITS_PORT": "4002"})["nhits"] == 4002
     with pytest.raises(ValueError, match="TFT_PORT='abc'"):
         ports_from_env({"TFT_PORT": "abc"})
+
+
+def test_the_api_inference_path_speaks_the_envelope():
+    assert dialect_of("/api-inference/v1/models/acme/tft") == "modelscope"
+    assert dialect_of("/") == "flat"
+
+
+def test_the_queue_refuses_beyond_capacity_with_retry_after():
+    from serving.runtime import Admission
+
+    queue = Admission(capacity=2)
+    with queue.admit(), queue.admit():
+        with pytest.raises(ServiceError) as refused, queue.admit():
+            pass
+        assert refused.value.status == 503 and refused.value.headers["Retry-After"] == "1"
+    with queue.admit(2):  # everything was released
+        assert queue.in_flight == 2
+
+
+def test_big_requests_cannot_take_the_room_kept_for_small_ones():
+    from serving.runtime import Admission
+
+    queue = Admission(capacity=512, reserve=64)
+    with queue.admit(256), queue.admit(192):  # 448: all that big requests may use
+        with pytest.raises(ServiceError), queue.admit(65):
+            pass
+        with queue.admit(1), queue.admit(63):  # a headline probe still gets in
+            assert queue.in_flight == 512
+        with pytest.raises(ServiceError), queue.admit(65):
+            pass
+
+
+def test_public_errors_carry_no_filesystem_path():
+    from serving.runtime import public_error
+
+    exc = FileNotFoundError("no store at /home/ops/bentoml/models/nhits (see C:\\store\\x)")
+    assert public_error(exc) == "FileNotFoundError: no store at <path> (see <path>)"
+
+
+def test_a_non_finite_output_is_a_model_fault():
+    from serving.runtime import ModelFault, check_finite
+
+    check_finite([1.0, 2.0], "scores")
+    with pytest.raises(ModelFault, match="scores is not finite: the model is faulty"):
+        check_finite([1.0, float("nan")], "scores")
+
+
+def test_answers_echoing_a_lone_surrogate_still_encode():
+    response = success("flat", {"id": "x\ud800"}, request_id=None, inference_ms=1.0)
+    assert json.loads(response.body) == {"id": "x\ud800"}

@@ -12,6 +12,7 @@ from premarket.settings import SettingsError, load_settings
 @pytest.fixture
 def config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     path = tmp_path / "premarket.toml"
+    path.write_text("")  # a named file must exist (tests/test_settings_typos.py)
     monkeypatch.setenv("PREMARKET_CONFIG", str(path))
     for name in ("PREMARKET_SYMBOLS", "PREMARKET_TFT__URL", "PREMARKET_CHAIN__RETRIES"):
         monkeypatch.delenv(name, raising=False)

@@ -12,11 +12,12 @@ import pytest
 import torch
 
 from models import store
+from models.tft.cli import main
 from models.tft.dataset import QUANTILES, prediction_frame, quantile_key
 from models.tft.evaluate import windows
 from models.tft.features import sessions_ending
 from models.tft.predictor import TFTPredictor, direction_confidence
-from models.tft.train import TrainConfig, fit, main, persist
+from models.tft.train import TrainConfig, fit, persist
 
 pytestmark = pytest.mark.slow
 

@@ -12,13 +12,14 @@ serves a $20 and a $2000 stock), fixed seed, and the TFT's time split (dates, no
 So neither the demo day nor the documented 2022-2023 backtest is in the training data. Both
 periods' metrics are stored next to the naive last-close forecast.
 
-    python -m models.nhits.train [--if-missing] [--max-steps N] [--input-size 30] [--horizon 5]
+    python -m models.nhits.train [--prices CSV] [--symbols ...] [--max-steps N]
                                  [--train-end YYYY-MM-DD] [--valid-end YYYY-MM-DD] [--out DIR]
+
+(the command line is :mod:`models.nhits.cli`)
 """
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import logging
 import math
@@ -42,7 +43,8 @@ from models.nhits.train_data import (
     sliding_windows,
     to_long_frame,
 )
-from premarket.data import DEMO_AS_OF, SYMBOLS
+from models.train_args import TRAIN_END, VALID_END
+from premarket.data import PRICES_CSV, SYMBOLS
 
 STORE_NAME = "nhits"
 VAL_MONITOR = "ptl/val_loss"
@@ -72,9 +74,9 @@ class TrainConfig:
     """``mae`` or ``huber`` (both point losses, so the numpy forward pass is unchanged)."""
     dropout: float = 0.0
     """NHITS's ``dropout_prob_theta``: training only, the numpy forward pass skips it."""
-    train_end: dt.date = dt.date(2021, 12, 31)
+    train_end: dt.date = TRAIN_END
     """Last day whose sessions the weights are fitted on (the TFT's ``train_end``)."""
-    valid_end: dt.date = dt.date.fromisoformat(DEMO_AS_OF)
+    valid_end: dt.date = VALID_END
     """Last validation day: early stopping and calibration use ``train_end < t <= valid_end``;
     later sessions are the untouched test period."""
     val_check_steps: int = 25
@@ -82,10 +84,14 @@ class TrainConfig:
     """Validation checks without improvement before stopping; 0 trains all ``max_steps``.
     Either way the weights of the best validation check are the ones kept."""
     seed: int = 1
-    symbols: tuple[str, ...] = SYMBOLS
+    prices_csv: Path = PRICES_CSV
+    symbols: tuple[str, ...] | None = SYMBOLS
+    """None: every symbol of ``prices_csv``."""
     out_dir: Path | None = None
     """Where to export; a new temporary directory when None."""
     progress: bool = True
+    accelerator: str = "auto"
+    """Lightning's accelerator (a GPU when torch sees one); the export is numpy either way."""
     trainer_kwargs: dict[str, Any] = field(default_factory=dict)
 
 
@@ -166,7 +172,7 @@ def fit(config: TrainConfig, series: list[Series]) -> Any:
         early_stop_patience_steps=config.early_stop_patience or -1,
         scaler_type=config.scaler_type,
         random_seed=config.seed,
-        accelerator="cpu",
+        accelerator=config.accelerator,
         devices=1,
         logger=False,
         enable_checkpointing=False,
@@ -219,7 +225,7 @@ def windows_between(
 def train(config: TrainConfig) -> Path:
     """Fit, export, calibrate on the validation period, measure validation and test periods;
     return the export directory."""
-    series = load_series(config.symbols)
+    series = load_series(config.symbols, config.prices_csv)
     split = split_of(config, series)
     started, cpu_started = time.perf_counter(), time.process_time()
     nf = fit(config, series)
@@ -231,7 +237,8 @@ def train(config: TrainConfig) -> Path:
         out,
         extra={
             "training": {
-                "symbols": list(config.symbols),
+                "symbols": [s.symbol for s in series],
+                "data_file": Path(config.prices_csv).name,
                 **split.ranges(),
                 "train_end": str(config.train_end),
                 "valid_end": str(config.valid_end),
@@ -254,9 +261,9 @@ def train(config: TrainConfig) -> Path:
     inputs, targets = windows_between(series, *size, split.train_stop, split.valid_stop)
     paths = model.predict(inputs)
     exported["calibration"] = calibrate(inputs, targets, paths)
-    exported["validation"] = metrics(inputs, targets, paths)
+    exported["validation"] = metrics(inputs, targets, paths, exported["calibration"])
     inputs, targets = windows_between(series, *size, split.valid_stop, len(split.dates))
-    exported["test"] = metrics(inputs, targets, model.predict(inputs))
+    exported["test"] = metrics(inputs, targets, model.predict(inputs), exported["calibration"])
     write_config(out, exported)
     return out
 
@@ -275,77 +282,7 @@ def save_to_store(directory: Path) -> str:
     return store.save(STORE_NAME, directory, metadata=metadata, labels={"family": "nhits"})
 
 
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
-    return value
-
-
-def _date(text: str) -> dt.date:
-    try:
-        return dt.date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a date YYYY-MM-DD, got {text!r}") from None
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m models.nhits.train", description=__doc__)
-    parser.add_argument("--if-missing", action="store_true", help="do nothing if stored")
-    parser.add_argument("--max-steps", type=_positive, default=TrainConfig.max_steps)
-    parser.add_argument("--input-size", type=_positive, default=TrainConfig.input_size)
-    parser.add_argument("--horizon", type=_positive, default=TrainConfig.horizon)
-    parser.add_argument("--train-end", type=_date, default=TrainConfig.train_end)
-    parser.add_argument("--valid-end", type=_date, default=TrainConfig.valid_end)
-    parser.add_argument("--out", type=Path, help="also keep the export in this directory")
-    args = parser.parse_args(argv)
-
-    from rich.console import Console
-
-    console = Console()
-    if args.if_missing and store.exists(STORE_NAME):
-        console.print(f"{STORE_NAME}: already in the model store, not retrained")
-        return 0
-    if args.input_size < 2:
-        parser.error("--input-size: must be at least 2")
-    with tempfile.TemporaryDirectory(prefix="nhits-") as scratch:
-        config = TrainConfig(
-            input_size=args.input_size,
-            horizon=args.horizon,
-            max_steps=args.max_steps,
-            train_end=args.train_end,
-            valid_end=args.valid_end,
-            out_dir=args.out or Path(scratch),
-        )
-        console.print(
-            f"Training N-HITS (up to {config.max_steps} steps) on {len(config.symbols)} "
-            f"symbols: fit to {config.train_end}, validate to {config.valid_end}, test after"
-        )
-        try:
-            out = train(config)
-        except ValueError as error:
-            console.print(f"error: {error}")
-            return 2
-        tag = save_to_store(out)
-        exported = read_config(out)
-    training = exported["training"]
-    console.print(
-        f"saved {tag} ({exported['version']})" + (f", exported to {out}" if args.out else "")
-    )
-    console.print(
-        f"  trained in {training['train_seconds']} s ({training['train_cpu_seconds']} s CPU), "
-        f"best validation at step {training['best_step']} of {training['stopped_step']}"
-    )
-    for period in ("validation", "test"):
-        m = exported[period]
-        console.print(
-            f"  {period} {training[period + '_range']}: next-day MAE {m['mae_next_day']:.3f} "
-            f"(naive {m['naive_mae_next_day']:.3f}), MAPE {m['mape_percent']:.2f}% "
-            f"(naive {m['naive_mape_percent']:.2f}%), direction hit rate "
-            f"{m['direction_hit_rate']:.3f} (up-day share {m['up_day_share']:.3f})"
-        )
-    return 0
-
-
 if __name__ == "__main__":
+    from models.nhits.cli import main
+
     sys.exit(main())

@@ -7,11 +7,13 @@ windows they compare are the same real windows.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from premarket.data import PRICES_CSV, SYMBOLS
+from premarket.prices import read_prices
 
 
 @dataclass(frozen=True)
@@ -23,16 +25,18 @@ class Series:
     closes: np.ndarray
 
 
-def load_series(symbols: tuple[str, ...] = SYMBOLS) -> list[Series]:
-    """Read the bundled price CSV (column ``close``) for ``symbols``, in the order given."""
-    frame = pd.read_csv(PRICES_CSV, usecols=["symbol", "date", "close"])
-    series = []
-    for symbol in symbols:
-        rows = frame[frame["symbol"] == symbol].sort_values("date")
-        if rows.empty:
-            raise ValueError(f"symbol {symbol!r} is not in {PRICES_CSV.name}")
-        series.append(Series(symbol, rows["date"].to_numpy(), rows["close"].to_numpy(float)))
-    return series
+def load_series(symbols: tuple[str, ...] | None = SYMBOLS, path: Path = PRICES_CSV) -> list[Series]:
+    """The closes of ``symbols`` (every symbol when None) from a price CSV, in the order given,
+    read by the project's strict parser (a bad row is a ``PriceFileError`` naming its line)."""
+    frames = read_prices(path).require(symbols)
+    return [
+        Series(
+            symbol,
+            frame["date"].dt.strftime("%Y-%m-%d").to_numpy(dtype=object),
+            frame["close"].to_numpy(float),
+        )
+        for symbol, frame in frames.items()
+    ]
 
 
 def to_long_frame(series: list[Series]) -> pd.DataFrame:

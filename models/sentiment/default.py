@@ -55,4 +55,4 @@ def load_default(quantized: bool | None = None, *, tag: str = TAG, device: str |
     except Exception as exc:  # any failure to load degrades to the lexicon, never to an outage
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         log.warning("sentiment model %r not loaded (%s); using the lexicon fallback", tag, reason)
-        return LexiconClassifier()
+        return LexiconClassifier(reason=f"sentiment model {tag!r} not loaded ({reason})")

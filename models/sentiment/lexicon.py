@@ -99,6 +99,10 @@ class LexiconClassifier:
     max_length = 5000
     """Characters considered per text (the protocol's limit): the lexicon does not truncate."""
 
+    def __init__(self, reason: str | None = None) -> None:
+        self.reason = reason
+        """Why the word list answers instead of a model (None when it was chosen on purpose)."""
+
     def predict(self, texts: list[str]) -> list[SentimentScores]:
         """Every label with its probability, highest first, for each text (in input order)."""
         check_texts(texts)

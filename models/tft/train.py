@@ -1,6 +1,7 @@
 """Train the TFT on the bundled prices (all symbols, one model) and store it as ``tft:<version>``.
 
-``python -m models.tft.train [--if-missing] [--max-epochs N] [--out DIR]``
+``python -m models.tft.train [--prices CSV] [--symbols ...] [--max-epochs N] [--out DIR]``
+(the command line is :mod:`models.tft.cli`)
 
 Time-based split: fit on sessions up to ``train_end``, early-stop on ``train_end < t <=
 valid_end`` (the demo day, so the demo never forecasts a day the model was fitted or stopped
@@ -11,35 +12,25 @@ Metrics are for the next close, computed with :class:`TFTPredictor` on every
 
 from __future__ import annotations
 
-import argparse
 import copy
 import datetime as dt
-import hashlib
-import json
 import sys
 import tempfile
 import time
 import warnings
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from models.tft.dataset import (
-    HORIZON,
-    QUANTILES,
-    build_network,
-    dataset_spec,
-    network_hparams,
-    training_dataset,
-)
+from models.tft.dataset import QUANTILES, training_dataset
 from models.tft.evaluate import next_close_metrics
 from models.tft.features import history_frame, load_prices
-from models.tft.predictor import CONFIG_FILE, WEIGHTS_FILE, TFTPredictor
-from premarket.data import DEMO_AS_OF, PRICES_CSV
-
-STORE_NAME = "tft"
+from models.tft.persist import config_json, persist
+from models.tft.predictor import TFTPredictor
+from models.train_args import TRAIN_END, VALID_END
+from premarket.data import PRICES_CSV
 
 
 @dataclass
@@ -49,8 +40,8 @@ class TrainConfig:
     prices_csv: Path = PRICES_CSV
     symbols: tuple[str, ...] | None = None
     """None: every symbol in the CSV."""
-    train_end: dt.date = dt.date(2021, 12, 31)
-    valid_end: dt.date = dt.date.fromisoformat(DEMO_AS_OF)
+    train_end: dt.date = TRAIN_END
+    valid_end: dt.date = VALID_END
     test_end: dt.date | None = None
     """None: the end of the data."""
     hidden_size: int = 16
@@ -68,6 +59,11 @@ class TrainConfig:
     limit_train_batches: int | float = 50
     """Batches per epoch (shuffled): short epochs let early stopping look often."""
     seed: int = 42
+    accelerator: str = "auto"
+    """Lightning's accelerator: ``auto`` takes a GPU when torch sees one."""
+    devices: int | str = 1
+    """GPUs (or ``auto``); with more than one, ``strategy="ddp"`` trains data-parallel."""
+    strategy: str = "auto"
     progress: bool = True
     out: Path | None = None
     """Also keep a plain copy of the model files here."""
@@ -117,9 +113,18 @@ def _keep_best(report: bool):
     return KeepBest()
 
 
-def _session_index(frame: pd.DataFrame, day: dt.date) -> int:
-    """The last ``time_idx`` on or before ``day``."""
-    return int(frame.loc[frame["date"] <= day, "time_idx"].max())
+def _split(frame: pd.DataFrame, config: TrainConfig) -> tuple[int, int]:
+    """The last ``time_idx`` on or before ``train_end`` and ``valid_end``; a ValueError naming
+    the field when a period would be empty."""
+    if config.train_end >= config.valid_end:
+        raise ValueError(f"train_end: {config.train_end} must be before valid_end")
+    first, last = frame["date"].min(), frame["date"].max()
+    if config.train_end < first:
+        raise ValueError(f"train_end: {config.train_end} is before the first session {first}")
+    if config.valid_end >= last:
+        raise ValueError(f"valid_end: {config.valid_end} leaves no test period (data ends {last})")
+    train_end = int(frame.loc[frame["date"] <= config.train_end, "time_idx"].max())
+    return train_end, int(frame.loc[frame["date"] <= config.valid_end, "time_idx"].max())
 
 
 def fit(config: TrainConfig) -> Fitted:
@@ -145,12 +150,9 @@ def _fit(config: TrainConfig) -> Fitted:
 
     started = time.perf_counter()
     pl.seed_everything(config.seed, workers=True, verbose=False)
-    prices = load_prices(config.prices_csv)
-    if config.symbols is not None:
-        prices = prices[prices["symbol"].isin(config.symbols)]
+    prices = load_prices(config.prices_csv, config.symbols)
     frame = history_frame(prices)
-    train_end = _session_index(frame, config.train_end)
-    valid_end = _session_index(frame, config.valid_end)
+    train_end, valid_end = _split(frame, config)
 
     training = training_dataset(frame, train_end_idx=train_end)
     validation = TimeSeriesDataSet.from_dataset(
@@ -183,7 +185,7 @@ def _fit(config: TrainConfig) -> Fitted:
     callbacks = [EarlyStopping(monitor="val_loss", patience=config.patience), keep_best]
     if config.progress:
         callbacks.append(RichProgressBar())
-    gpu = torch.cuda.is_available()
+    gpu = config.accelerator in ("auto", "gpu", "cuda") and torch.cuda.is_available()
     threads = torch.get_num_threads()
     if not gpu:
         # The TFT's operations are tiny: intra-op threads only add synchronisation (measured:
@@ -192,8 +194,9 @@ def _fit(config: TrainConfig) -> Fitted:
         torch.set_num_threads(1)
     with tempfile.TemporaryDirectory() as root:
         trainer = pl.Trainer(
-            accelerator="gpu" if gpu else "cpu",
-            devices=1,
+            accelerator=config.accelerator,
+            devices=config.devices,
+            strategy=config.strategy,
             max_epochs=config.max_epochs,
             max_time=dt.timedelta(minutes=config.max_minutes),
             limit_train_batches=config.limit_train_batches,
@@ -220,7 +223,7 @@ def _fit(config: TrainConfig) -> Fitted:
         epochs=trainer.current_epoch,
         seconds=time.perf_counter() - started,
     )
-    predictor = TFTPredictor(model, _config_json(fitted, version="unsaved"), "cpu")
+    predictor = TFTPredictor(model, config_json(fitted, version="unsaved"), "cpu")
     fitted.metrics = {
         "validation": next_close_metrics(
             predictor, prices, after=config.train_end, until=config.valid_end
@@ -232,137 +235,19 @@ def _fit(config: TrainConfig) -> Fitted:
     return fitted
 
 
-def _config_json(fitted: Fitted, version: str) -> dict[str, Any]:
-    return {
-        "version": version,
-        "quantiles": list(QUANTILES),
-        "hparams": network_hparams(fitted.model),
-        "dataset": dataset_spec(fitted.dataset),
-    }
-
-
-def save_model(fitted: Fitted, directory: Path) -> Path:
-    """Write ``weights.safetensors`` and ``config.json`` (no pickle) into ``directory``."""
-    from safetensors.torch import save_model as save_weights
-
-    directory.mkdir(parents=True, exist_ok=True)
-    weights = directory / WEIGHTS_FILE
-    save_weights(fitted.model, str(weights))
-    digest = hashlib.sha256(weights.read_bytes()).hexdigest()[:10]
-    version = f"tft-{dt.datetime.now(dt.UTC):%Y%m%d%H%M%S}-{digest}"
-    config = _config_json(fitted, version)
-    config["training"] = training_metadata(fitted)
-    (directory / CONFIG_FILE).write_text(json.dumps(config, indent=1, default=str))
-    # check the files load back before anyone relies on them
-    build_network(config["hparams"], config["quantiles"], config["dataset"]["target_normalizer"])
-    return directory
-
-
-def training_metadata(fitted: Fitted) -> dict[str, Any]:
-    """What the store records about a model: data range, split, metrics, effort."""
-    prices = fitted.prices
-    config = fitted.config
-    return {
-        "data_file": Path(config.prices_csv).name,
-        "symbols": sorted(prices["symbol"].unique().tolist()),
-        "data_start": str(prices["date"].min()),
-        "data_end": str(prices["date"].max()),
-        "train_end": str(config.train_end),
-        "valid_end": str(config.valid_end),
-        "horizon_days": HORIZON,
-        "quantiles": list(QUANTILES),
-        "epochs": fitted.epochs,
-        "train_seconds": round(fitted.seconds, 1),
-        "seed": config.seed,
-        "validation": fitted.metrics.get("validation", {}),
-        "test": fitted.metrics.get("test", {}),
-    }
-
-
-def persist(fitted: Fitted) -> Path:
-    """Save a fitted model: into the store as ``tft:<version>`` (returning the entry's folder)
-    and/or into ``config.out`` (returned when not stored)."""
-    from models import store
-
-    config = fitted.config
-    if not config.store and config.out is None:
-        raise ValueError("out: needed when the model is not stored")
-    with tempfile.TemporaryDirectory() as tmp:
-        directory = save_model(fitted, Path(config.out) if config.out else Path(tmp) / "tft")
-        if not config.store:
-            return directory
-        metadata = training_metadata(fitted)
-        metadata["version"] = json.loads((directory / CONFIG_FILE).read_text())["version"]
-        tag = store.save(STORE_NAME, directory, metadata=_flat_metadata(metadata))
-    print(f"saved {tag}")
-    return store.path_of(tag)
-
-
 def train(config: TrainConfig) -> Path:
     """Fit, print the validation metrics, and persist; return the model directory."""
     if not config.store and config.out is None:
         raise ValueError("out: needed when the model is not stored")
+    from models.tft.cli import print_metrics
+
     fitted = fit(config)
     print_metrics(fitted.metrics)
     print(f"trained {fitted.epochs} epochs in {fitted.seconds:.0f} s")
     return persist(fitted)
 
 
-def _flat_metadata(metadata: dict[str, Any]) -> dict[str, Any]:
-    """BentoML metadata values must be simple; nested dicts of numbers and lists are."""
-    return json.loads(json.dumps(metadata, default=str))
-
-
-def print_metrics(metrics: dict[str, dict[str, float]]) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(title="TFT next-close metrics")
-    table.add_column("metric")
-    for period in metrics:
-        table.add_column(period, justify="right")
-    names = list(next(iter(metrics.values())).keys())
-    for name in names:
-        table.add_row(name, *(f"{metrics[p].get(name, float('nan')):.4g}" for p in metrics))
-    Console().print(table)
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m models.tft.train", description=__doc__)
-    parser.add_argument("--if-missing", action="store_true", help="do nothing if tft is stored")
-    parser.add_argument("--max-epochs", type=int, default=TrainConfig.max_epochs)
-    parser.add_argument("--max-minutes", type=float, default=TrainConfig.max_minutes)
-    parser.add_argument("--hidden-size", type=int, default=TrainConfig.hidden_size)
-    parser.add_argument("--seed", type=int, default=TrainConfig.seed)
-    parser.add_argument("--out", type=Path, default=None, help="also write the files here")
-    parser.add_argument("--no-store", action="store_true", help="only write --out")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    args = parser.parse_args(argv)
-    if args.max_epochs < 1 or args.max_minutes <= 0 or args.hidden_size < 4:
-        print("error: --max-epochs >= 1, --max-minutes > 0, --hidden-size >= 4", file=sys.stderr)
-        return 2
-    if args.no_store and args.out is None:
-        print("error: --no-store needs --out", file=sys.stderr)
-        return 2
-
-    from models import store
-
-    if args.if_missing and store.exists(STORE_NAME):
-        print(f"{STORE_NAME} is already in the store; nothing to do")
-        return 0
-    config = replace(
-        TrainConfig(),
-        max_epochs=args.max_epochs,
-        max_minutes=args.max_minutes,
-        hidden_size=args.hidden_size,
-        seed=args.seed,
-        out=args.out,
-        store=not args.no_store,
-        progress=not args.quiet,
-    )
-    train(config)
-    return 0
-
-
 if __name__ == "__main__":
+    from models.tft.cli import main
+
     sys.exit(main())

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from orchestrator.backtest.metrics import level_of
 from orchestrator.backtest.report import BUY_AND_HOLD, Report, quantile_columns
-from orchestrator.charts import pyplot, save
+from orchestrator.common.charts import pyplot, save
 
 FAN_DAYS = 120
 """The fan chart shows the last this-many target days, so the band stays readable."""

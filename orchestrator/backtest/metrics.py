@@ -11,9 +11,20 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pandas as pd
 
-Z95 = 1.959963984540054
+from orchestrator.tracking.metrics import wilson_interval
+
 """The two-sided 95% quantile of the standard normal."""
+
+
+def quantile_columns(frame: pd.DataFrame) -> dict[str, np.ndarray]:
+    """The band columns (``p10``...) present, without the missing ones of unbanded tiers."""
+    return {
+        c: frame[c].to_numpy()
+        for c in frame.columns
+        if c.startswith("p") and c[1:].replace(".", "", 1).isdigit() and frame[c].notna().all()
+    }
 
 
 def level_of(key: str) -> float:
@@ -44,17 +55,6 @@ def mase(
         return float(np.mean(valid)) if valid else None
     naive = float(np.mean(np.abs(actual - current)))
     return mae(point, actual) / naive if naive > 0 else None
-
-
-def wilson_interval(hits: int, n: int, z: float = Z95) -> tuple[float, float] | None:
-    """The Wilson score interval of a proportion (sound near 0, 1 and for small n)."""
-    if n == 0:
-        return None
-    p = hits / n
-    denom = 1.0 + z * z / n
-    centre = (p + z * z / (2 * n)) / denom
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return max(0.0, centre - half), min(1.0, centre + half)
 
 
 def binomial_p_value(hits: int, n: int, p: float) -> float | None:
@@ -111,22 +111,43 @@ def direction_scores(current: np.ndarray, point: np.ndarray, actual: np.ndarray)
     }
 
 
+def pinball(actual: np.ndarray, quantile: np.ndarray, tau: float) -> np.ndarray:
+    """The pinball (quantile) loss of each forecast of the ``tau`` quantile."""
+    diff = actual - quantile
+    return np.maximum(tau * diff, (tau - 1.0) * diff)
+
+
+def winkler_score(
+    actual: np.ndarray, low: np.ndarray, high: np.ndarray, alpha: float
+) -> np.ndarray:
+    """The interval (Winkler) score of each central ``1 - alpha`` band: its width, plus
+    ``2 / alpha`` times the distance by which the actual falls outside (lower is better; it
+    rewards sharp bands only when they also cover)."""
+    below = np.maximum(low - actual, 0.0)
+    above = np.maximum(actual - high, 0.0)
+    return (high - low) + (2.0 / alpha) * (below + above)
+
+
 def band_scores(actual: np.ndarray, quantiles: dict[str, np.ndarray]) -> dict:
     """Coverage of the p10-p90 band, mean pinball loss and each quantile's observed level."""
     if not quantiles:
-        return {"coverage_p10_p90": None, "pinball": None, "calibration": None}
-    losses = []
-    for key, q in quantiles.items():
-        tau = level_of(key)
-        diff = actual - q
-        losses.append(np.mean(np.maximum(tau * diff, (tau - 1.0) * diff)))
-    coverage = None
+        return {
+            "coverage_p10_p90": None, "winkler_p10_p90": None, "pinball": None,
+            "pinball_per_quantile": None, "calibration": None,
+        }  # fmt: skip
+    losses = {
+        key: float(np.mean(pinball(actual, q, level_of(key)))) for key, q in quantiles.items()
+    }
+    coverage = winkler = None
     if "p10" in quantiles and "p90" in quantiles:
         inside = (actual >= quantiles["p10"]) & (actual <= quantiles["p90"])
         coverage = float(np.mean(inside))
+        winkler = float(np.mean(winkler_score(actual, quantiles["p10"], quantiles["p90"], 0.2)))
     return {
         "coverage_p10_p90": coverage,
-        "pinball": float(np.mean(losses)),
+        "winkler_p10_p90": winkler,
+        "pinball": float(np.mean(list(losses.values()))),
+        "pinball_per_quantile": dict(sorted(losses.items(), key=lambda kv: level_of(kv[0]))),
         "calibration": {
             key: float(np.mean(actual <= q))
             for key, q in sorted(quantiles.items(), key=lambda kv: level_of(kv[0]))

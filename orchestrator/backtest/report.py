@@ -10,7 +10,9 @@ import numpy as np
 import pandas as pd
 
 from orchestrator.backtest import metrics, strategy
+from orchestrator.backtest.dm import dm_table, versus_benchmarks
 from orchestrator.backtest.engine import WalkForward
+from orchestrator.backtest.metrics import quantile_columns
 
 BUY_AND_HOLD = "buy_and_hold"
 
@@ -22,15 +24,6 @@ class Report:
     equity: dict[str, pd.Series]
     """Equal-weight equity curve per tier and for buy-and-hold, indexed by target day."""
     predictions: pd.DataFrame
-
-
-def quantile_columns(frame: pd.DataFrame) -> dict[str, np.ndarray]:
-    """The band columns (``p10``...) present, without the missing ones of unbanded tiers."""
-    return {
-        c: frame[c].to_numpy()
-        for c in frame.columns
-        if c.startswith("p") and c[1:].replace(".", "", 1).isdigit() and frame[c].notna().all()
-    }
 
 
 def _accuracy(frame: pd.DataFrame) -> dict[str, Any]:
@@ -103,6 +96,7 @@ def summarize(
                 for symbol, part in frame.groupby("symbol")
             },
         }
+        tiers[key]["diebold_mariano"] = versus_benchmarks(predictions, str(key))
         if key in provenance:
             tiers[key]["model"] = provenance[key]
             tiers[key]["out_of_sample"] = {
@@ -174,7 +168,7 @@ def overall_tables(summary: dict[str, Any]) -> list:
     tiers = list(summary["tiers"].values())
     accuracy = _table(
         f"Next-close accuracy, {period}",
-        ["tier", "MAE", "MAPE %", "MASE", "p10-p90 cover %", "pinball"],
+        ["tier", "MAE", "MAPE %", "MASE", "p10-p90 cover %", "Winkler", "pinball"],
     )
     direction = _table(
         "Direction (days it called one)",
@@ -195,7 +189,8 @@ def overall_tables(summary: dict[str, Any]) -> list:
         s = o["strategy"]
         accuracy.add_row(
             label, _num(o["mae"], ".3f"), _num(o["mape_pct"], ".3f"),
-            _num(o["mase"], ".4f"), _pct(o["coverage_p10_p90"]), _num(o["pinball"], ".3f"),
+            _num(o["mase"], ".4f"), _pct(o["coverage_p10_p90"]),
+            _num(o.get("winkler_p10_p90"), ".3f"), _num(o["pinball"], ".3f"),
         )  # fmt: skip
         direction.add_row(
             label, str(o["days_called"]), _hit(o), _num(o["p_vs_half"], ".3g"),
@@ -204,7 +199,7 @@ def overall_tables(summary: dict[str, Any]) -> list:
         trading.add_row(label, *_strategy_cells(s))
     for label, hold in dict(holds).items():
         trading.add_row(label, *_strategy_cells(hold))
-    return [accuracy, direction, trading]
+    return [accuracy, dm_table(summary), direction, trading]
 
 
 def _strategy_cells(s: dict[str, Any]) -> list[str]:

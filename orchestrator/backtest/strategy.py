@@ -9,14 +9,12 @@ Buy-and-hold is the same book, always long.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pandas as pd
 
+from orchestrator.tracking.metrics import performance
 from premarket.protocol import direction_of, recommendation_of, signal_score
 
-TRADING_DAYS = 252
 POSITION = {"BUY": 1.0, "SELL": -1.0, "HOLD": 0.0}
 
 
@@ -42,23 +40,6 @@ def daily_returns(frame: pd.DataFrame, position: np.ndarray, cost_bps: float) ->
     book["net"] = book["position"] * (book["actual"] / book["current"] - 1.0)
     book["net"] -= book["turnover"] * cost_bps / 10_000.0
     return book
-
-
-def performance(returns: np.ndarray) -> dict:
-    """Total and annual return, annualised Sharpe (no risk-free rate) and max drawdown."""
-    if len(returns) == 0:
-        return {"days": 0}
-    equity = np.cumprod(1.0 + returns)
-    peak = np.maximum.accumulate(np.concatenate(([1.0], equity)))[1:]
-    std = float(np.std(returns, ddof=1)) if len(returns) > 1 else 0.0
-    final = float(equity[-1])
-    return {
-        "days": len(returns),
-        "total_return": final - 1.0,
-        "annual_return": (final ** (TRADING_DAYS / len(returns)) - 1.0 if final > 0 else -1.0),
-        "sharpe": float(np.mean(returns)) / std * math.sqrt(TRADING_DAYS) if std > 0 else None,
-        "max_drawdown": float(np.max(1.0 - equity / peak)),
-    }
 
 
 def evaluate(frame: pd.DataFrame, position: np.ndarray, cost_bps: float) -> tuple[dict, pd.Series]:

@@ -1,4 +1,5 @@
-"""The forecasters a backtest compares: the three tiers of the chain and two baselines.
+"""The forecasters a backtest compares: the three tiers of the chain and the baselines (random
+walk, drift, and the GARCH and historical-quantile bands of :mod:`orchestrator.backtest.baselines`).
 
 Every tier answers the same question for a batch of windows: the next close (point), the
 probability that its direction is right (confidence) and, when it has one, a band of
@@ -21,12 +22,12 @@ from typing import Protocol
 import numpy as np
 
 from orchestrator.backtest.data import History
-from orchestrator.statistical import statistical_forecast
+from orchestrator.forecast.statistical import statistical_forecast
 from premarket.protocol import PriceForecast
 
-TIER_ORDER = ("tft", "nhits", "statistical", "random_walk", "drift")
+TIER_ORDER = ("tft", "nhits", "statistical", "garch", "hist_quantile", "random_walk", "drift")
 MODEL_TIERS = ("tft", "nhits", "statistical")
-BASELINES = ("random_walk", "drift")
+BASELINES = ("garch", "hist_quantile", "random_walk", "drift")
 
 
 Window = History
@@ -124,7 +125,7 @@ class Drift:
 
 
 class Statistical:
-    """The chain's last tier, ``orchestrator.statistical``, on the same window it would see."""
+    """The chain's last tier, ``orchestrator.forecast.statistical``, on the same window it would see."""
 
     key = "statistical"
     label = "Statistical (Fallback)"
@@ -245,10 +246,20 @@ def _load_tft(history: int) -> Tier:
     return TFT(TFTPredictor.load(directory), history, provenance)
 
 
+def _band_baseline(name: str) -> Tier:
+    """A band baseline of :mod:`orchestrator.backtest.baselines` (imported here, lazily: it
+    builds on this module)."""
+    from orchestrator.backtest import baselines
+
+    return getattr(baselines, name)()
+
+
 LOADERS: dict[str, Callable[[int], Tier]] = {
     "tft": _load_tft,
     "nhits": _load_nhits,
     "statistical": lambda history: Statistical(),
+    "garch": lambda history: _band_baseline("Garch"),
+    "hist_quantile": lambda history: _band_baseline("HistoricalQuantile"),
     "random_walk": lambda history: RandomWalk(),
     "drift": lambda history: Drift(),
 }

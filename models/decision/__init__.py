@@ -1,0 +1,1 @@
+"""The decision layer: a calibrated P(session up) from the price forecast and the news."""

@@ -1,0 +1,1 @@
+"""The results API (FastAPI) and its typed httpx client."""

@@ -1,0 +1,294 @@
+"""The results API (``premarket serve``): health, runs by New York business date, accuracy.
+
+Reads are open (on 127.0.0.1 by default); ``POST /analyze`` starts a run and needs
+``Authorization: Bearer <token>`` with the token from ``PREMARKET_API__TOKEN``, compared in
+constant time. Without a configured token that endpoint is disabled (503) rather than open.
+Dates are New York business dates: ``GET /results`` without a date means today in New York,
+also between midnight UTC and midnight New York, where the original looked up the wrong day.
+Errors are JSON ``{"error": ..., "field": ...}`` with a 4xx status, never a stack trace.
+OpenAPI documentation is served at ``/docs``; the dashboard (``api.dashboard``) at ``/``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+from collections.abc import Awaitable, Callable
+from datetime import date, datetime
+from typing import Any
+
+import httpx
+from fastapi import FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+import premarket
+from orchestrator.api.dashboard import mount_dashboard
+from orchestrator.api.guard import BodyError, access_log_config, read_body
+from orchestrator.common.clock import new_york_date, utc_now
+from orchestrator.data.calendar import calendar_of
+from orchestrator.documents.run import RunResult
+from orchestrator.forecast.breaker import TARGETS, breaker_states
+from orchestrator.storage.store import Store
+from orchestrator.tracking.accuracy import AccuracyLedger
+from orchestrator.tracking.accuracy_report import accuracy_document
+from premarket.protocol import is_ticker
+from premarket.settings import Settings, Target
+
+DATE_PATTERN = r"^\d{4}-\d{2}-\d{2}$"
+PROBE_TIMEOUT_S = 2.0
+MAX_RECENT_DAYS = 366
+
+
+class ApiError(Exception):
+    """A client error with a status, a message and the field it concerns."""
+
+    def __init__(self, status: int, error: str, field: str | None = None, **extra: Any) -> None:
+        super().__init__(error)
+        self.status, self.error, self.field, self.extra = status, error, field, extra
+
+
+class AnalyzeRequest(BaseModel):
+    """Optional body of ``POST /analyze``; an empty body runs the configured symbols live."""
+
+    model_config = ConfigDict(extra="forbid")  # {"symbol": ...} is a typo, not "all symbols"
+
+    symbols: list[str] | None = Field(default=None, max_length=200)
+    as_of: date | None = Field(default=None, description="Replay the morning after this date.")
+    offline: bool = Field(default=False, description="Bundled prices and news, no Yahoo.")
+    wait: bool = Field(default=True, description="Answer with the result (else 202 at once).")
+
+    @field_validator("symbols")
+    @classmethod
+    def _symbols(cls, value: list[str] | None) -> list[str] | None:
+        if value is None:
+            return None
+        upper = [s.strip().upper() for s in value]
+        bad = [s for s in upper if not is_ticker(s)]
+        if bad or not upper:
+            raise ValueError(f"not valid tickers: {bad}" if bad else "must not be empty")
+        return upper
+
+
+Runner = Callable[[AnalyzeRequest], Awaitable[RunResult]]
+
+
+def _error(status: int, error: str, field: str | None = None, **extra: Any) -> JSONResponse:
+    body = {"error": error, **({"field": field} if field else {}), **extra}
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def _parse_date(text: str | None, field: str, default: date | None) -> date | None:
+    if text is None:
+        return default
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise ApiError(
+            422, f"{field}: {text!r} is not a calendar date (YYYY-MM-DD)", field
+        ) from None
+
+
+async def probe(client: httpx.AsyncClient, target: Target) -> dict:
+    """Can the target be reached, and is it ready to answer?
+
+    A BentoML service (flat dialect) is ready when ``/readyz`` answers 2xx. A ModelScope
+    endpoint only takes POSTs, so any answer below 500 to a GET (401, 405) means it is there.
+    """
+    flat = target.dialect == "flat"
+    url = target.url.rstrip("/") + ("/readyz" if flat else "")
+    try:
+        response = await client.get(url, timeout=PROBE_TIMEOUT_S)
+    except httpx.HTTPError as exc:
+        return {"reachable": False, "ready": False, "error": type(exc).__name__}
+    ready = response.is_success if flat else response.status_code < 500
+    return {"reachable": True, "ready": ready, "status_code": response.status_code}
+
+
+def _run_summary(run: RunResult | None) -> dict | None:
+    if run is None:
+        return None
+    keys = {"run_id", "timestamp", "business_date", "as_of", "slot", "status"}
+    return run.model_dump(mode="json", include=keys)
+
+
+def create_app(
+    settings: Settings,
+    *,
+    store: Store | None = None,
+    runner: Runner | None = None,
+    clock: Callable[[], datetime] = utc_now,
+) -> FastAPI:
+    """The app. ``store`` defaults to ``settings.database_url``; ``runner`` to ``run_analysis``."""
+    store = store or Store(settings.database_url)
+    accuracy = AccuracyLedger(store.engine)
+    calendar = calendar_of(settings)
+    token = settings.api.token.get_secret_value() if settings.api.token else None
+    lock = asyncio.Lock()
+    background: set[asyncio.Task] = set()
+    prober = httpx.AsyncClient()  # one for all probes: a new client costs 0.1-0.2 s of loop time
+
+    async def default_runner(request: AnalyzeRequest) -> RunResult:
+        from orchestrator.jobs.analysis import run_analysis
+
+        return await run_analysis(
+            settings,
+            symbols=request.symbols,
+            as_of=request.as_of,
+            offline=request.offline,
+            store=store,
+        )
+
+    run = runner or default_runner
+    app = FastAPI(
+        title="premarket results API",
+        version=premarket.__version__,
+        description="Pre-market signals by New York business date. POST /analyze needs a "
+        "Bearer token (PREMARKET_API__TOKEN).",
+    )
+
+    @app.exception_handler(ApiError)
+    async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
+        return _error(exc.status, exc.error, exc.field, **exc.extra)
+
+    @app.exception_handler(BodyError)
+    async def _body_error(_: Request, exc: BodyError) -> JSONResponse:
+        return _error(exc.status, exc.error, exc.field)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        first = exc.errors()[0]
+        where = [str(p) for p in first.get("loc", ()) if p not in ("query", "body", "path")]
+        field = ".".join(where) or "body"
+        return _error(422, f"{field}: {first.get('msg', 'invalid')}", field)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return _error(exc.status_code, str(exc.detail))
+
+    def authorize(request: Request) -> None:
+        if token is None:
+            raise ApiError(503, "POST /analyze is disabled: set PREMARKET_API__TOKEN to enable it")
+        scheme, _, given = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(
+            given.strip().encode(), token.encode()
+        ):
+            raise ApiError(401, "missing or wrong bearer token", "Authorization")
+
+    @app.get("/health", summary="Service status, targets, breakers and the last run")
+    async def health() -> dict:
+        names = list(TARGETS)
+        probes = await asyncio.gather(*(probe(prober, getattr(settings, n)) for n in names))
+        breakers = await asyncio.to_thread(breaker_states, settings)
+        last = await asyncio.to_thread(store.latest_run)
+        targets = {
+            name: {
+                "url": getattr(settings, name).url,
+                "dialect": getattr(settings, name).dialect,
+                **found,
+                "breaker": breakers[name].state if name in breakers else "closed",
+                "breaker_detail": (
+                    breakers[name].model_dump(exclude_unset=True) if name in breakers else None
+                ),
+            }
+            for name, found in zip(names, probes, strict=True)
+        }
+        healthy = all(t["ready"] and t["breaker"] == "closed" for t in targets.values())
+        now = clock()
+        return {
+            "status": "ok" if healthy else "degraded",
+            "version": premarket.__version__,
+            "time": now.isoformat(),
+            "business_date": new_york_date(now).isoformat(),
+            "run_in_progress": lock.locked(),
+            "targets": targets,
+            "last_run": _run_summary(last),
+        }
+
+    @app.post(
+        "/analyze",
+        summary="Start a run (Bearer token)",
+        responses={401: {"description": "Missing or wrong token"}, 409: {}, 413: {}, 503: {}},
+        openapi_extra={
+            "requestBody": {
+                "required": False,
+                "content": {"application/json": {"schema": AnalyzeRequest.model_json_schema()}},
+            }
+        },
+    )
+    async def analyze(request: Request) -> JSONResponse:
+        authorize(request)  # before a byte of the body is read (orchestrator.api.guard)
+        body = await read_body(request, AnalyzeRequest) or AnalyzeRequest()
+        if lock.locked():
+            raise ApiError(409, "a run is already in progress; try again when it ends")
+
+        async def guarded() -> RunResult:
+            async with lock:
+                return await run(body)
+
+        if body.wait:
+            return JSONResponse((await guarded()).to_document())
+        task = asyncio.create_task(guarded())
+        background.add(task)
+        task.add_done_callback(background.discard)
+        await asyncio.sleep(0)  # let the task take the lock before the next request
+        return JSONResponse({"status": "started"}, status_code=202)
+
+    @app.get("/results", summary="The latest run of a New York business date")
+    def results(
+        day_text: str | None = Query(  # noqa: B008 - FastAPI's idiom
+            None,
+            alias="date",
+            pattern=DATE_PATTERN,
+            description="New York business date, YYYY-MM-DD; today in New York when omitted.",
+        ),
+    ) -> dict:
+        day = _parse_date(day_text, "date", new_york_date(clock()))
+        found = store.run_for_date(day)
+        if found is None:
+            raise ApiError(404, f"no run for New York business date {day}", date=day.isoformat())
+        return found.to_document()
+
+    @app.get("/results/latest", summary="The most recent run")
+    def latest() -> dict:
+        found = store.latest_run()
+        if found is None:
+            raise ApiError(404, "no run has been stored yet")
+        return found.to_document()
+
+    @app.get("/results/recent", summary="Runs of the last N New York business dates")
+    def recent(days: int = Query(7, ge=1, le=MAX_RECENT_DAYS)) -> dict:  # noqa: B008
+        today = new_york_date(clock())
+        runs = [r.to_document() for r in store.recent_runs(days, today)]
+        return {"days": days, "until": today.isoformat(), "runs": runs}
+
+    @app.get("/accuracy", summary="Rolling 20/60/250-session forecast accuracy")
+    def accuracy_figures(
+        as_of: str | None = Query(  # noqa: B008
+            None, pattern=DATE_PATTERN, description="Window end; the latest scored session."
+        ),
+        replays: bool = Query(False, description="Replayed mornings instead of live runs."),  # noqa: B008
+    ) -> dict:
+        scores = accuracy.scores(modes=("replay",) if replays else ("live",))
+        return accuracy_document(scores, calendar, _parse_date(as_of, "as_of", None))
+
+    mount_dashboard(
+        app, settings=settings, store=store, calendar=calendar, clock=clock, health=health
+    )
+    return app
+
+
+def serve(settings: Settings, host: str | None = None, port: int | None = None) -> None:
+    """Run the API with uvicorn until interrupted."""
+    import uvicorn
+
+    uvicorn.run(
+        create_app(settings),
+        host=host or settings.api.host,
+        port=port or settings.api.port,
+        log_level="info",
+        log_config=access_log_config(),
+    )

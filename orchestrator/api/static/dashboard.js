@@ -1,0 +1,91 @@
+// premarket dashboard: draws the charts from the page's JSON block with the vendored uPlot.
+(function () {
+  "use strict";
+  var data = JSON.parse(document.getElementById("chart-data").textContent);
+  var charts = [];
+  var COLORS = { close: "#1d2330", path: "#2f5fb3", band: "rgba(47,95,179,0.18)",
+    hit: "#1a7f37", coverage: "#8a6d00", ideal: "#9aa3b2", equity: "#2f5fb3" };
+
+  function width(el) { return Math.max(260, el.clientWidth || 260); }
+  function height(el) { return Math.round(Math.min(260, Math.max(180, width(el) * 0.55))); }
+
+  // Daily data: ticks on whole days, labelled month/day (uPlot would also offer hours).
+  var DAY = 86400;
+  var dayAxis = {
+    incrs: [DAY, 2 * DAY, 7 * DAY, 14 * DAY, 30 * DAY, 91 * DAY, 365 * DAY],
+    values: function (u, ticks) {
+      return ticks.map(function (t) { return new Date(t * 1000).toISOString().slice(5, 10); });
+    }
+  };
+
+  function draw(el, opts, series) {
+    opts.width = width(el);
+    opts.height = height(el);
+    opts.legend = { live: false };
+    charts.push({ el: el, plot: new uPlot(opts, series, el) });
+  }
+
+  function fan(el, fanData) {
+    draw(el, {
+      series: [
+        {},
+        { label: "close", stroke: COLORS.close, width: 1.5 },
+        { label: "predicted", stroke: COLORS.path, width: 2, dash: [6, 4], spanGaps: false },
+        { label: "p10", stroke: COLORS.band, width: 1 },
+        { label: "p90", stroke: COLORS.band, width: 1 }
+      ],
+      bands: [{ series: [4, 3], fill: COLORS.band }],
+      axes: [dayAxis, { size: 56 }]
+    }, fanData.data);
+  }
+
+  function rolling(el, series) {
+    draw(el, {
+      scales: { y: { range: [0, 100] } },
+      series: [
+        {},
+        { label: "direction hit %", stroke: COLORS.hit, width: 2 },
+        { label: "band coverage %", stroke: COLORS.coverage, width: 2 }
+      ],
+      axes: [dayAxis, { size: 44 }]
+    }, series);
+  }
+
+  function reliability(el, bins) {
+    // The diagonal runs 0 to 100; the observed points sit at their bins' mean stated value.
+    var x = [0].concat(bins.map(function (b) { return b.stated; }), [100]);
+    var observed = [null].concat(bins.map(function (b) { return b.observed; }), [null]);
+    draw(el, {
+      scales: { x: { time: false, range: [0, 100] }, y: { range: [0, 100] } },
+      series: [
+        { label: "stated %" },
+        { label: "observed %", stroke: COLORS.path, width: 0, points: { show: true, size: 9, fill: COLORS.path } },
+        { label: "perfectly calibrated", stroke: COLORS.ideal, width: 1, dash: [4, 4], points: { show: false } }
+      ],
+      axes: [{}, { size: 44 }]
+    }, [x, observed, x]);
+  }
+
+  function equity(el, curve) {
+    draw(el, {
+      series: [{}, { label: "equity", stroke: COLORS.equity, width: 2, fill: "rgba(47,95,179,0.08)" }],
+      axes: [dayAxis, { size: 70 }]
+    }, curve);
+  }
+
+  document.querySelectorAll("[data-chart]").forEach(function (el) {
+    var kind = el.getAttribute("data-chart");
+    if (kind === "fan") { fan(el, data.fans[Number(el.getAttribute("data-index"))]); }
+    else if (kind === "rolling" && data.rolling) { rolling(el, data.rolling); }
+    else if (kind === "reliability" && data.reliability) { reliability(el, data.reliability); }
+    else if (kind === "equity" && data.equity) { equity(el, data.equity); }
+  });
+
+  var pending = null;
+  window.addEventListener("resize", function () {
+    clearTimeout(pending);
+    pending = setTimeout(function () {
+      charts.forEach(function (c) { c.plot.setSize({ width: width(c.el), height: height(c.el) }); });
+    }, 150);
+  });
+}());

@@ -1,0 +1,72 @@
+"""The combined signal's backtest as tables and the reliability diagram."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from orchestrator.backtest.calibration import reliability_chart
+
+LABELS = {
+    "signal": "Signal (price + news, calibrated)",
+    "price_only": "Price only (calibrated)",
+    "news_only": "News only (calibrated)",
+    "original": "Original 0.6/0.4 rule (uncalibrated)",
+    "always_up": "Always up",
+    "coin_flip": "Coin flip",
+}
+
+
+def _pct(value: float | None, digits: int = 1) -> str:
+    return "-" if value is None else f"{100 * value:.{digits}f}"
+
+
+def signal_tables(summary: dict[str, Any]) -> list:
+    """One table per subset of held-out sessions (all, news-covered, with news)."""
+    from rich.table import Table
+
+    signal = summary["signal"]
+    tables = []
+    for subset, block in signal["held_out"].items():
+        table = Table(
+            title=(
+                f"Signal walk-forward ({signal['target']}), held-out {subset.replace('_', ' ')} "
+                f"sessions {signal['first_target']}..{signal['last_target']}: {block['sessions']}"
+                f"; price tier {signal['price_tier']}"
+            ),
+            title_justify="left",
+        )
+        for i, name in enumerate(
+            ["forecaster", "hit % [95% CI]", "mean conf %", "Brier", "always-up Brier",
+             "ECE", "in market %", "annual % after costs", "Sharpe"]
+        ):  # fmt: skip
+            table.add_column(name, justify="left" if i == 0 else "right", no_wrap=i == 0)
+        for key, label in LABELS.items():
+            c, s = block[key]["calibration"], block[key]["strategy"]
+            ci = c["hit_rate_ci95"] or [None, None]
+            table.add_row(
+                label,
+                f"{_pct(c['hit_rate'])} [{_pct(ci[0])}, {_pct(ci[1])}]",
+                _pct(c["mean_confidence"]),
+                _num(c["brier"], ".4f"),
+                _num(c["always_up_brier"], ".4f"),
+                _num(c["ece"], ".4f"),
+                _pct(s.get("exposure")),
+                _pct(s.get("annual_return")),
+                _num(s.get("sharpe"), ".2f"),
+            )
+        tables.append(table)
+    return tables
+
+
+def _num(value: float | None, fmt: str) -> str:
+    return "-" if value is None else format(value, fmt)
+
+
+def write_reliability(summary: dict[str, Any], directory: Path) -> Path:
+    """``reliability.png``: stated against observed P(up) on the held-out sessions."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / "reliability.png"
+    curves = {LABELS[k]: rows for k, rows in summary["signal"]["reliability"].items()}
+    reliability_chart(curves, path)
+    return path

@@ -1,0 +1,85 @@
+"""``premarket backtest --news``: the combined signal's walk forward, end to end.
+
+One price tier (``decision_tier``, by default the statistical one) forecasts every session of
+the whole price history, so that the first test year has years before it to fit on. The
+statistical tier is the default because it fits nothing: the stored TFT and N-HITS were fitted
+on 2015-2021, so their forecasts of those years have seen the outcomes, and a decision model fitted
+on them would learn an edge that is not there out of sample; the bundled headlines are scored by the
+sentiment model; :mod:`orchestrator.backtest.signal_eval` fits and scores the decision model
+year by year. ``decision_data`` keeps the rows (features and outcomes) for
+``python -m models.decision.train``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from orchestrator.backtest.data import BacktestError, History
+from orchestrator.backtest.engine import walk_forward
+from orchestrator.backtest.news_signal import SOURCES, Scorer, cache_path, model_scorer, news_table
+from orchestrator.backtest.signal_eval import decision_dataset, evaluate_signal
+from orchestrator.backtest.tiers import MODEL_TIERS, Tier
+from premarket.decision import FEATURES
+from premarket.settings import SignalSettings
+
+DATA_COLUMNS = [
+    "tier", "symbol", "origin", "target", *FEATURES, "sentiment", "articles", "covered",
+    "open", "close", "up", "move", "sentiment_model",
+]  # fmt: skip
+
+
+def pick_tier(tiers: Sequence[Tier], key: str | None) -> Tier:
+    """The tier whose forecasts feed the decision model."""
+    by_key = {t.key: t for t in tiers}
+    if key is not None:
+        if key not in by_key:
+            raise BacktestError(f"--decision-tier: {key} is not among the tiers that ran")
+        return by_key[key]
+    return next(by_key[k] for k in ("statistical", *MODEL_TIERS, "drift") if k in by_key)
+
+
+def signal_backtest(
+    histories: dict[str, History],
+    tiers: Sequence[Tier],
+    sessions: pd.DataFrame,
+    *,
+    start: date,
+    end: date,
+    settings: SignalSettings,
+    cost_bps: float,
+    state_dir: Path,
+    decision_tier: str | None = None,
+    decision_data: Path | None = None,
+    scorer: tuple[Scorer, str] | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """The ``signal`` block of the backtest JSON (``scorer`` replaces the sentiment model)."""
+    tier = pick_tier(tiers, decision_tier)
+    first = min(h.dates[0] for h in histories.values()).item()
+    run = walk_forward(histories, [tier], first, end, progress=progress)
+    score, version = scorer or model_scorer()
+    news = news_table(
+        histories,
+        max_articles=settings.max_articles,
+        article_chars=settings.article_chars,
+        scorer=score,
+        cache=cache_path(state_dir, version),
+    )
+    data = decision_dataset(run.predictions, news, sessions, settings.max_articles)
+    data["sentiment_model"] = version
+    if decision_data is not None:
+        decision_data.parent.mkdir(parents=True, exist_ok=True)
+        data[DATA_COLUMNS].to_csv(decision_data, index=False)
+    summary, _ = evaluate_signal(data, start=start, end=end, settings=settings, cost_bps=cost_bps)
+    summary.update(
+        price_tier=tier.key,
+        sentiment_model=version,
+        headline_sets=list(SOURCES),
+        sessions_with_news=int((data["articles"] > 0).sum()),
+    )
+    return summary

@@ -1,0 +1,1 @@
+"""The ``premarket`` command: ``main`` dispatches to one module per subcommand."""

@@ -1,0 +1,1 @@
+"""Small helpers every layer may use: the clock, retries, secret redaction, headless charts."""

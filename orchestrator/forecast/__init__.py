@@ -1,0 +1,1 @@
+"""Price forecasts: the model-service clients, the TFT -> N-HITS -> statistical chain, breakers."""

@@ -1,0 +1,1 @@
+"""What runs on its own: the pre-market analysis, the slot schedule, the after-close upkeep."""

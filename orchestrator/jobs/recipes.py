@@ -1,0 +1,152 @@
+"""Deployment recipes for the schedule: crontab lines and Kubernetes CronJobs that work as printed.
+
+Both run ``premarket schedule --once`` at every slot minute, Monday to Friday in New York time;
+that command skips holidays and slots already run (``orchestrator.jobs.schedule``).
+
+Cron starts a job with a bare environment in the home directory, while the default database
+(``sqlite:///premarket.db``) and state folder (``.premarket``) are relative to the working
+directory. So each crontab line changes to an absolute working directory, exports the settings
+and secrets of an env file (``PREMARKET_...=`` lines; a missing file fails the job, in the log,
+rather than run without its secrets), calls the ``premarket`` of this installation by its
+absolute path and appends everything to a log file.
+
+The CronJobs run in the Bento image (``bentofile.yaml`` packs the orchestrator and its
+dependencies next to the services), from the Bento's source folder.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import sys
+from pathlib import Path
+
+from orchestrator.data.calendar import parse_slot_time
+from orchestrator.jobs.schedule import GRACE
+from premarket.settings import Settings
+
+BENTO_SOURCE = "/home/bentoml/bento/src"
+"""Where the Bento image keeps the packed source (BentoML's ``BENTO_PATH`` plus ``src``)."""
+ONCE_ARGS = ["schedule", "--once"]
+
+
+def installed_command() -> str:
+    """``premarket schedule --once`` of this installation, by absolute path (cron has no PATH
+    to the virtual environment). The interpreter path is kept as is: resolving its symlink
+    would leave the virtual environment."""
+    script = Path(os.path.abspath(sys.executable)).parent / "premarket"
+    if script.is_file():
+        return shlex.join([str(script), *ONCE_ARGS])
+    return shlex.join([os.path.abspath(sys.executable), "-m", "orchestrator.cli.main", *ONCE_ARGS])
+
+
+def _cron_groups(times: list[str]) -> list[tuple[int, list[int]]]:
+    """Slots grouped by minute, e.g. 06:30..09:00 -> [(0, [7, 8, 9]), (30, [6, 7, 8])]."""
+    groups: dict[int, list[int]] = {}
+    for text in times:
+        at = parse_slot_time(text)
+        groups.setdefault(at.minute, []).append(at.hour)
+    return [(minute, sorted(set(hours))) for minute, hours in sorted(groups.items())]
+
+
+def crontab(
+    settings: Settings,
+    *,
+    workdir: Path,
+    env_file: Path,
+    log_file: Path,
+    command: str | None = None,
+) -> str:
+    """Crontab lines in New York time (``CRON_TZ``, cronie and systemd-cron honour it)."""
+    workdir, env_file, log_file = (Path(os.path.abspath(p)) for p in (workdir, env_file, log_file))
+    q = shlex.quote
+    job = (
+        f"cd {q(str(workdir))} && mkdir -p {q(str(log_file.parent))} && "
+        f"{{ set -a; . {q(str(env_file))}; set +a; exec {command or installed_command()}; }} "
+        f">> {q(str(log_file))} 2>&1"
+    ).replace("%", "\\%")  # cron turns a bare % into a newline
+    lines = [
+        "# premarket pre-market runs, New York time, Monday to Friday.",
+        f"# Slots: {', '.join(settings.schedule.slots)}. The command skips "
+        f"{settings.schedule.calendar} holidays and slots already run.",
+        f"# Working directory (database, .premarket state): {workdir}",
+        f"# Settings and secrets, PREMARKET_...= lines (chmod 600; must exist): {env_file}",
+        f"# Log: {log_file}",
+        f"CRON_TZ={settings.schedule.timezone}",
+    ]
+    for minute, hours in _cron_groups(settings.schedule.slots):
+        lines.append(f"{minute} {','.join(map(str, hours))} * * 1-5 {job}")
+    return "\n".join(lines) + "\n"
+
+
+def kubernetes_cronjobs(
+    settings: Settings,
+    *,
+    image: str = "premarket:latest",
+    secret: str = "premarket-secrets",
+    claim: str = "premarket-data",
+) -> str:
+    """CronJob manifests (one per slot minute) with ``timeZone``, for ``kubectl apply -f -``.
+
+    The container is the Bento image (``bentoml build`` then ``bentoml containerize``), which
+    holds the orchestrator; it runs ``python -m orchestrator.cli.main schedule --once`` from the
+    Bento's source folder. Secrets (tokens, webhooks) come from a Secret, and the SQLite store
+    and breaker state live on a PersistentVolumeClaim so slots stay idempotent across pods.
+    ``concurrencyPolicy: Forbid`` and a starting deadline inside the grace period keep a late or
+    doubled start from running a slot twice.
+    """
+    q = json.dumps  # JSON strings are valid YAML scalars, and quote anything odd
+    command = q(["python", "-m", "orchestrator.cli.main", *ONCE_ARGS])
+    docs = []
+    for minute, hours in _cron_groups(settings.schedule.slots):
+        schedule = f"{minute} {','.join(map(str, hours))} * * 1-5"
+        docs.append(
+            f"""apiVersion: batch/v1
+kind: CronJob
+metadata:
+  name: premarket-at-minute-{minute:02d}
+  labels:
+    app: premarket
+spec:
+  schedule: {q(schedule)}
+  timeZone: {q(settings.schedule.timezone)}
+  concurrencyPolicy: Forbid
+  startingDeadlineSeconds: {int(GRACE.total_seconds() // 2)}
+  successfulJobsHistoryLimit: 3
+  failedJobsHistoryLimit: 3
+  jobTemplate:
+    spec:
+      backoffLimit: 0
+      activeDeadlineSeconds: {int(GRACE.total_seconds())}
+      template:
+        metadata:
+          labels:
+            app: premarket
+        spec:
+          restartPolicy: Never
+          containers:
+            - name: premarket
+              image: {q(image)}
+              workingDir: {q(BENTO_SOURCE)}
+              command: {command}
+              envFrom:
+                - secretRef:
+                    name: {q(secret)}
+              env:
+                - name: PREMARKET_CONFIG
+                  value: ""
+                - name: PREMARKET_DATABASE_URL
+                  value: "sqlite:////data/premarket.db"
+                - name: PREMARKET_STATE_DIR
+                  value: "/data/state"
+              volumeMounts:
+                - name: data
+                  mountPath: /data
+          volumes:
+            - name: data
+              persistentVolumeClaim:
+                claimName: {q(claim)}
+"""
+        )
+    return "---\n".join(docs)

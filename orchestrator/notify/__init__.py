@@ -1,0 +1,1 @@
+"""Outbound channels: alerts to Slack, email and webhooks, deduplicated per business date."""

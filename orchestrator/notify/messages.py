@@ -1,0 +1,162 @@
+"""What an alert says: the alert itself, the facts of its signals, and their text per channel.
+
+A trader acts on an alert without opening the dashboard, so a signal's alert carries the
+symbol, action, probability, price, predicted p10-p90 range, tier and reasoning. Colours follow
+the action, not the alert's level: a SELL is red, a BUY green (the original coloured every
+high-confidence alert green, SELLs included).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from orchestrator.documents.run import RunResult, SymbolSignal
+from premarket.protocol import utc_now_iso
+
+HIGH_CONFIDENCE = "HIGH_CONFIDENCE"
+RUN_FAILED = "RUN_FAILED"
+SERVICE_UNREACHABLE = "SERVICE_UNREACHABLE"
+SYMBOL_FAILED = "SYMBOL_FAILED"
+DIGEST = "DIGEST"
+TIER_NAMES = {"tft": "TFT", "nhits": "N-HITS", "ensemble": "Ensemble", "statistical": "Statistical"}
+# Slack attachment colours, and Apprise notify types (whose colours are green, red, yellow, blue).
+SLACK_COLORS = {"BUY": "good", "SELL": "danger", "failure": "danger", "warning": "warning"}
+NOTIFY_TYPES = {"BUY": "success", "SELL": "failure", "failure": "failure", "warning": "warning"}
+
+
+@dataclass(frozen=True)
+class SignalFacts:
+    """The figures of one signal that an alert quotes."""
+
+    symbol: str
+    action: str
+    probability: float
+    price: float
+    predicted: float
+    p10: float | None
+    p90: float | None
+    tier: str
+    reasoning: str
+
+    @classmethod
+    def of(cls, symbol: str, signal: SymbolSignal) -> SignalFacts:
+        quantiles = signal.price.quantiles or {}
+        return cls(
+            symbol=symbol,
+            action=signal.action,
+            probability=signal.confidence,
+            price=signal.current_price,
+            predicted=signal.price.predicted_price,
+            p10=quantiles.get("p10"),
+            p90=quantiles.get("p90"),
+            tier=signal.price.tier,
+            reasoning=signal.reasoning,
+        )
+
+    @property
+    def side(self) -> str:
+        return self.action.split()[0]
+
+    def lines(self) -> list[str]:
+        known = self.p10 is not None and self.p90 is not None
+        band = f" (p10-p90 {self.p10:.2f}-{self.p90:.2f})" if known else ""
+        return [
+            f"{self.symbol}: {self.action}, probability {self.probability:.1%}",
+            f"Price {self.price:.2f}, predicted {self.predicted:.2f}{band}",
+            f"Tier: {TIER_NAMES.get(self.tier, self.tier)}",
+            f"Reasoning: {self.reasoning}",
+        ]
+
+
+@dataclass
+class Alert:
+    level: str
+    symbol: str  # a ticker, a target name for unreachable services, "*" for the run
+    action: str
+    message: str
+    timestamp: str = field(default_factory=utc_now_iso)
+    facts: list[SignalFacts] = field(default_factory=list)
+    """The signals the alert is about: one for a signal alert, all of them for a digest."""
+
+
+def tone(alert: Alert) -> str:
+    """BUY, SELL, failure or warning: what the alert's colour says."""
+    if alert.level == RUN_FAILED:
+        return "failure"
+    sides = {f.side for f in alert.facts}
+    if alert.level != DIGEST and len(sides) == 1 and sides <= {"BUY", "SELL"}:
+        return sides.pop()
+    return "warning" if alert.level != DIGEST else "info"
+
+
+def title(alert: Alert) -> str:
+    if alert.level == DIGEST:
+        return f"[premarket] {alert.message}"
+    return f"[premarket] {alert.level}: {alert.symbol} {alert.action}".strip()
+
+
+def body(alert: Alert) -> str:
+    """Plain text: the message, then every signal's figures, then the time."""
+    parts = [alert.message]
+    parts += ["\n".join(f.lines()) for f in alert.facts]
+    return "\n\n".join(parts) + f"\n\nLevel: {alert.level}\nTime: {alert.timestamp}\n"
+
+
+def notify_type(alert: Alert) -> str:
+    """Apprise's notify type (``success`` green, ``failure`` red, ``warning``, ``info``)."""
+    return NOTIFY_TYPES.get(tone(alert), "info")
+
+
+def slack_payload(alert: Alert) -> dict:
+    """A Slack incoming-webhook body: one coloured attachment per signal (or one for the alert)."""
+
+    def attachment(color: str, lines: list[str], facts: SignalFacts | None) -> dict:
+        fields = [{"title": "Level", "value": alert.level, "short": True}]
+        if facts is not None:
+            fields = [
+                {"title": "Symbol", "value": facts.symbol, "short": True},
+                {"title": "Action", "value": facts.action, "short": True},
+                {"title": "Probability", "value": f"{facts.probability:.1%}", "short": True},
+                {"title": "Tier", "value": TIER_NAMES.get(facts.tier, facts.tier), "short": True},
+            ]
+        else:
+            fields.append({"title": "Symbol", "value": alert.symbol, "short": True})
+        return {"color": color, "text": "\n".join(lines), "fields": fields, "ts": alert.timestamp}
+
+    if alert.facts:
+        attachments = [
+            attachment(SLACK_COLORS.get(f.side, "#439FE0"), f.lines(), f) for f in alert.facts
+        ]
+    else:
+        attachments = [attachment(SLACK_COLORS.get(tone(alert), "warning"), [], None)]
+    return {"text": alert.message, "attachments": attachments}
+
+
+def signal_alerts(signals: dict[str, SymbolSignal], threshold: float) -> list[Alert]:
+    """BUY or SELL signals whose confidence is above ``threshold``."""
+    return [
+        Alert(
+            HIGH_CONFIDENCE,
+            symbol,
+            s.action,
+            f"High confidence signal: {symbol} - {s.action} ({s.confidence:.1%})",
+            facts=[SignalFacts.of(symbol, s)],
+        )
+        for symbol, s in signals.items()
+        if s.side in ("BUY", "SELL") and s.confidence > threshold
+    ]
+
+
+def digest_alert(result: RunResult) -> Alert:
+    """The morning digest: one message per run with every signal (deduplicated per run)."""
+    counts = result.performance_metrics.signal_distribution
+    summary = ", ".join(f"{counts.get(k, 0)} {k}" for k in ("BUY", "SELL", "HOLD"))
+    key = result.slot or result.run_id[-6:]
+    return Alert(
+        DIGEST,
+        "*",
+        f"{DIGEST} {key}",
+        f"Pre-market signals for {result.business_date}: {summary} "
+        f"({len(result.signals)}/{len(result.symbols_analyzed)} analysed, run {result.status})",
+        facts=[SignalFacts.of(symbol, s) for symbol, s in result.signals.items()],
+    )

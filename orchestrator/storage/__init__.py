@@ -1,0 +1,1 @@
+"""The database: the engine (SQLite WAL or PostgreSQL), every table, the run repository."""

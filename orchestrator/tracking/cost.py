@@ -1,0 +1,71 @@
+"""What a run cost: the model services' compute seconds times the host's price per hour.
+
+The seeds set a goal of under $0.15 per prediction. The figures come from the services' own
+timings: a forecast answer's ``inference_time_ms`` (``tft``, ``nhits``; the in-process
+``statistical`` tier times itself too) and, for sentiment, the latency of the run's one batched
+request (the service reports no timing of its own, so this is an upper bound). The services
+batch concurrent requests, and each request's timing includes the wait for its batch, so a
+service's sum is capped at the wall time of the stage it ran in: the host cannot have been busy
+longer than that. A hosted (ModelScope) target is billed per answered call instead, at
+``cost.call_usd[name]``. The per-prediction figure is the run's total over its analysed symbols.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from orchestrator.documents.run import Cost, RunResult, ServiceCost
+from premarket.settings import Settings
+
+ANSWERED = {"tft": ("tft",), "nhits": ("nhits",), "ensemble": ("tft", "nhits")}
+SERVED = ("tft", "nhits", "sentiment")
+
+
+def _compute_and_calls(result: RunResult) -> tuple[dict[str, float], dict[str, int]]:
+    """Seconds and answered calls per service, before the cap."""
+    seconds: dict[str, float] = defaultdict(float)
+    calls: dict[str, int] = defaultdict(int)
+    for signal in result.signals.values():
+        price = signal.price
+        for name in ANSWERED.get(price.tier, (price.tier,)):
+            seconds[name] += price.inference_time_ms / 1000.0
+            calls[name] += 1
+    scored = any(
+        s.sentiment.source not in ("no_news", "unavailable") for s in result.signals.values()
+    )
+    if scored:
+        seconds["sentiment"] += (
+            result.performance_metrics.latency_ms.get("sentiment_ms") or 0.0
+        ) / 1000.0
+        calls["sentiment"] += 1
+    return seconds, calls
+
+
+def run_cost(result: RunResult, settings: Settings) -> Cost:
+    """The cost of ``result`` at the prices of ``settings.cost``."""
+    prices = settings.cost
+    hour_usd = prices.gpu_hour_usd if prices.device == "gpu" else prices.cpu_hour_usd
+    stage_s = (result.performance_metrics.latency_ms.get("analysis_ms") or 0.0) / 1000.0
+    seconds, calls = _compute_and_calls(result)
+    services: dict[str, ServiceCost] = {}
+    for name in sorted(seconds):
+        compute_s = round(min(seconds[name], stage_s) if stage_s else seconds[name], 4)
+        hosted = name in SERVED and getattr(settings, name).dialect == "modelscope"
+        if hosted:
+            usd = calls[name] * prices.call_usd.get(name, 0.0)
+        else:  # the statistical tier runs in the orchestrator, on a CPU
+            hour = hour_usd if name in SERVED else prices.cpu_hour_usd
+            usd = compute_s * hour / 3600.0
+        services[name] = ServiceCost(
+            compute_s=compute_s, calls=calls[name], hosted=hosted, usd=round(usd, 8)
+        )
+    total = round(sum(s.usd for s in services.values()), 8)
+    predictions = len(result.signals)
+    return Cost(
+        device=prices.device,
+        hour_usd=hour_usd,
+        services=services,
+        total_usd=total,
+        predictions=predictions,
+        per_prediction_usd=round(total / predictions, 10) if predictions else None,
+    )

@@ -1,0 +1,266 @@
+"""Paper trading: follow the runs' signals with play money under fixed risk rules.
+
+The rules are ``settings.paper`` (ORIGIN.md section 5): $100k to start, a new position costs at
+most 5% of equity, all open positions together at most 20% of equity, a position is closed at
+the first later close that is 8% against it (stop-loss) or 15% in its favour (take-profit), and
+only BUY/SELL signals trade (the original rule's also need confidence >= 0.65; a calibrated
+signal's action already required its probability and expected edge). BUY opens a long,
+SELL a short; an opposite signal of enough confidence closes the position. Orders under
+``min_order_usd`` are not placed.
+
+Fills: a pre-market run reads the news up to the run, so it cannot trade at the close it saw.
+A run queues orders; each fills at the open of the first bar on or after the run's business
+date (offline replays: that date's open in the price file; live: the first bar after the run).
+The last run before the open replaces earlier orders for a symbol. A stale signal never trades.
+Stops are checked at each later close, so a gap through the stop closes there (the loss can
+exceed 8%). The book is replayed day by day: the day's runs, its opens, then its closes.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Literal
+
+from orchestrator.documents.run import RunResult
+from premarket.settings import PaperSettings
+
+Side = Literal["LONG", "SHORT"]
+
+
+@dataclass
+class Position:
+    """An open position; ``cost`` is the cash set aside for it, long or short."""
+
+    symbol: str
+    side: Side
+    quantity: int
+    entry_price: float
+    entry_date: date
+    run_id: str
+    last_price: float
+    last_date: date | None = None
+    """The date of the last close seen; None until the first close after the entry."""
+
+    @property
+    def sign(self) -> int:
+        return 1 if self.side == "LONG" else -1
+
+    @property
+    def cost(self) -> float:
+        return self.quantity * self.entry_price
+
+    def pnl_at(self, price: float) -> float:
+        return self.sign * self.quantity * (price - self.entry_price)
+
+    def return_at(self, price: float) -> float:
+        return self.sign * (price / self.entry_price - 1.0)
+
+    @property
+    def market_value(self) -> float:
+        return self.cost + self.pnl_at(self.last_price)
+
+
+@dataclass(frozen=True)
+class Trade:
+    """A closed round trip."""
+
+    symbol: str
+    side: Side
+    quantity: int
+    entry_price: float
+    entry_date: date
+    exit_price: float
+    exit_date: date
+    reason: Literal["stop_loss", "take_profit", "signal"]
+    pnl: float
+    return_pct: float
+    run_id: str
+
+
+@dataclass(frozen=True)
+class Order:
+    """An order a run queued, filled at the first open on or after ``business_date``."""
+
+    symbol: str
+    action: Literal["LONG", "SHORT", "CLOSE"]
+    business_date: date
+    confidence: float
+    run_id: str
+
+
+@dataclass
+class Book:
+    """The whole paper account."""
+
+    cash: float
+    positions: dict[str, Position] = field(default_factory=dict)
+    trades: list[Trade] = field(default_factory=list)
+    equity_curve: dict[date, float] = field(default_factory=dict)
+    applied_runs: set[str] = field(default_factory=set)
+    marked_through: date | None = None
+    pending: dict[str, Order] = field(default_factory=dict)
+
+    @property
+    def exposure(self) -> float:
+        return sum(p.cost for p in self.positions.values())
+
+    @property
+    def equity(self) -> float:
+        return self.cash + sum(p.market_value for p in self.positions.values())
+
+
+def _action_side(action: str) -> Side | None:
+    word = (action or "").split(" ")[0].upper()
+    return "LONG" if word == "BUY" else "SHORT" if word == "SELL" else None
+
+
+Bar = tuple[date, float, float]
+"""(day, open, close) of one symbol."""
+
+
+class PaperTrader:
+    """Applies runs, opens and closes to a ``Book`` under the paper-trading rules."""
+
+    def __init__(self, rules: PaperSettings) -> None:
+        self.rules = rules
+
+    def new_book(self) -> Book:
+        return Book(cash=self.rules.starting_cash)
+
+    def close(self, book: Book, symbol: str, price: float, day: date, reason: str) -> Trade:
+        position = book.positions.pop(symbol)
+        pnl = position.pnl_at(price)
+        book.cash += position.cost + pnl
+        trade = Trade(
+            symbol=symbol,
+            side=position.side,
+            quantity=position.quantity,
+            entry_price=position.entry_price,
+            entry_date=position.entry_date,
+            exit_price=price,
+            exit_date=day,
+            reason=reason,  # type: ignore[arg-type]
+            pnl=round(pnl, 6),
+            return_pct=round(100.0 * position.return_at(price), 6),
+            run_id=position.run_id,
+        )
+        book.trades.append(trade)
+        return trade
+
+    def apply_run(self, book: Book, run: RunResult) -> list[str]:
+        """Queue the orders of one run; returns what it queued, in words.
+
+        A run is applied once (by ``run_id``). A fresh, confident BUY or SELL opens a position
+        where none is held and closes one held the other way; a later run replaces a queued
+        order of the same symbol.
+        """
+        if run.run_id in book.applied_runs:
+            return []
+        book.applied_runs.add(run.run_id)
+        done = []
+        for symbol, signal in sorted(run.signals.items(), key=lambda i: -i[1].confidence):
+            side = _action_side(signal.action)
+            # A calibrated BUY/SELL already passed the signal's probability and edge thresholds;
+            # min_confidence gates the original rule's uncalibrated confidence only.
+            gated = not signal.calibrated and signal.confidence < self.rules.min_confidence
+            if side is None or signal.stale or gated:
+                continue
+            held = book.positions.get(symbol)
+            if held is not None and held.side == side:
+                book.pending.pop(symbol, None)
+                continue
+            action = "CLOSE" if held is not None else side
+            book.pending[symbol] = Order(
+                symbol, action, run.business_date, signal.confidence, run.run_id
+            )
+            done.append(f"queued {action} {symbol} for the open of {run.business_date}")
+        return done
+
+    def fill(self, book: Book, symbol: str, day: date, price: float) -> str | None:
+        """Fill ``symbol``'s queued order at ``price``, the open of ``day``, if it is due."""
+        order = book.pending.get(symbol)
+        if order is None or day < order.business_date:
+            return None
+        del book.pending[symbol]
+        if order.action == "CLOSE":
+            if symbol not in book.positions:
+                return None
+            trade = self.close(book, symbol, price, day, "signal")
+            return f"closed {trade.side} {symbol} at {price:.2f} (opposite signal, at the open)"
+        if symbol in book.positions:
+            return None
+        return self._open(book, symbol, order.action, price, day, order.run_id)
+
+    def _open(
+        self, book: Book, symbol: str, side: Side, price: float, day: date, run_id: str
+    ) -> str | None:
+        equity = book.equity
+        budget = min(
+            self.rules.max_position_pct * equity,
+            self.rules.max_total_risk_pct * equity - book.exposure,
+            book.cash,
+        )
+        quantity = math.floor(budget / price) if budget > 0 else 0
+        if quantity < 1 or quantity * price < self.rules.min_order_usd:
+            return None
+        book.positions[symbol] = Position(
+            symbol, side, quantity, price, day, run_id, last_price=price
+        )
+        book.cash -= quantity * price
+        return f"opened {side} {quantity} {symbol} at {price:.2f}"
+
+    def mark(self, book: Book, symbol: str, day: date, close: float) -> Trade | None:
+        """Mark one position with a later close; close it at a stop-loss or take-profit."""
+        position = book.positions.get(symbol)
+        if position is None or day < position.entry_date:
+            return None
+        if position.last_date is not None and day <= position.last_date:
+            return None
+        change = position.return_at(close)
+        if change <= -self.rules.stop_loss_pct:
+            return self.close(book, symbol, close, day, "stop_loss")
+        if change >= self.rules.take_profit_pct:
+            return self.close(book, symbol, close, day, "take_profit")
+        position.last_price, position.last_date = close, day
+        return None
+
+    def replay(
+        self, book: Book, runs: Iterable[RunResult], bars: Mapping[str, Iterable[Bar]]
+    ) -> list[str]:
+        """Apply runs and bars day by day: the day's runs, then its opens (the most confident
+        orders first, so they get the risk budget when it runs short), then its closes. After
+        each day's closes its equity is recorded: the curve of the drawdown and Sharpe ratio."""
+        runs_of: dict[date, list[RunResult]] = defaultdict(list)
+        for run in runs:
+            runs_of[run.business_date].append(run)
+        bars_of: dict[date, dict[str, tuple[float, float]]] = defaultdict(dict)
+        for symbol, series in bars.items():
+            for day, opened, closed in series:
+                bars_of[day][symbol] = (opened, closed)
+        done: list[str] = []
+        for day in sorted(set(runs_of) | set(bars_of)):
+            for run in sorted(runs_of[day], key=lambda r: r.started_at):
+                done.extend(self.apply_run(book, run))
+            today = bars_of[day]
+            for symbol in sorted(today, key=lambda s: -_confidence(book, s)):
+                if (filled := self.fill(book, symbol, day, today[symbol][0])) is not None:
+                    done.append(filled)
+            for symbol in sorted(today):
+                trade = self.mark(book, symbol, day, today[symbol][1])
+                if trade is not None:
+                    done.append(
+                        f"{trade.reason.replace('_', '-')}: closed {trade.side} {trade.symbol} "
+                        f"at {trade.exit_price:.2f} ({trade.return_pct:+.2f}%)"
+                    )
+            if today:
+                book.equity_curve[day] = round(book.equity, 6)
+        return done
+
+
+def _confidence(book: Book, symbol: str) -> float:
+    order = book.pending.get(symbol)
+    return order.confidence if order is not None else 0.0

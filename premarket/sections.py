@@ -1,0 +1,234 @@
+"""The sections of the settings (``[tft]``, ``[chain]``, ``[signal]``, ``[paper]``...): each a
+pydantic model that refuses unknown keys, so a typo is an error naming the setting."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationInfo,
+    field_validator,
+)
+
+Dialect = Literal["flat", "modelscope"]
+
+
+class Section(BaseModel):
+    """A settings section: an unknown key (``[chain] retry = 2``) is a typo, refused by name."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+def http_url(value: str) -> str:
+    """``value`` if it is an absolute http(s) URL with a host (``not-a-url`` is refused)."""
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"{value!r} is not an http(s) URL with a host")
+    return value
+
+
+def sums_to_one(weights: tuple[float, ...], names: str) -> None:
+    """Weights that are meant as shares must add up to 1 (0.9 + 0.4 is a typo)."""
+    if abs(sum(weights) - 1.0) > 1e-6:
+        raise ValueError(f"{names} must add up to 1 (they add up to {sum(weights):g})")
+
+
+class Target(Section):
+    """Where one model role is served: a local Bento or a ModelScope URL."""
+
+    url: str
+    dialect: Dialect = "flat"
+    token: SecretStr | None = Field(default=None, description="Bearer token; environment only.")
+    timeout_s: float = Field(default=8.0, gt=0)
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        return http_url(value)
+
+
+class TftTarget(Target):
+    url: str = "http://127.0.0.1:3001"
+
+
+class NhitsTarget(Target):
+    url: str = "http://127.0.0.1:3002"
+
+
+class SentimentTarget(Target):
+    url: str = "http://127.0.0.1:3003"
+
+
+class ChainSettings(Section):
+    """The forecast fallback chain TFT -> N-HITS -> statistical."""
+
+    retries: int = Field(default=2, ge=0, le=10, description="Retries of transient errors.")
+    backoff_s: float = Field(default=0.25, ge=0)
+    symbol_deadline_s: float = Field(default=20.0, gt=0)
+    breaker_failures: int = Field(default=3, ge=1)
+    breaker_cooldown_s: float = Field(default=300.0, ge=0)
+    ensemble: bool = False
+    ensemble_weights: tuple[float, float] = (0.55, 0.45)
+    history_days: int = Field(default=90, ge=2, description="Daily rows sent to the models.")
+    min_history_days: int = Field(
+        default=30, ge=2, description="Fewer daily rows than this is a per-symbol error."
+    )
+    concurrency: int = Field(
+        default=32, ge=1, description="Symbols in flight at once (the services batch them)."
+    )
+
+    @field_validator("ensemble_weights")
+    @classmethod
+    def _shares(cls, value: tuple[float, float]) -> tuple[float, float]:
+        if min(value) < 0:
+            raise ValueError("weights must not be negative")
+        sums_to_one(value, "the TFT and N-HITS weights")
+        return value
+
+
+class SignalSettings(Section):
+    """How the price and sentiment signals combine into an action.
+
+    ``calibrated`` (default): the decision model (``premarket.decision``) turns the price
+    forecast and the news into P(the session moves up, open to close); the confidence is that
+    probability for the signal's direction, and BUY/SELL needs ``weak_probability`` and an
+    expected edge of ``min_edge_bps``. ``original``: ORIGIN.md section 5's weighted rule (0.6
+    price, 0.4 sentiment, thresholds 0.5/0.2), kept for compatibility; its confidence is NOT a
+    calibrated probability.
+    """
+
+    mode: Literal["calibrated", "original"] = "calibrated"
+    decision_model: Path | None = Field(
+        default=None,
+        description="Decision model JSON; the copy bundled with the package when unset.",
+    )
+    weak_probability: float = Field(default=0.53, gt=0.5, lt=1)
+    strong_probability: float = Field(default=0.56, gt=0.5, lt=1)
+    min_edge_bps: float = Field(
+        default=10.0, ge=0, description="Expected open-to-close edge a BUY/SELL needs (costs)."
+    )
+    price_weight: float = Field(default=0.6, ge=0, le=1)
+    sentiment_weight: float = Field(default=0.4, ge=0, le=1, validate_default=True)
+    strong_threshold: float = Field(default=0.5, gt=0)
+    weak_threshold: float = Field(default=0.2, gt=0)
+    sentiment_threshold: float = Field(default=0.2, gt=0)
+    max_articles: int = Field(default=3, ge=1)
+    article_chars: int = Field(default=500, ge=1)
+
+    @field_validator("sentiment_weight")
+    @classmethod
+    def _shares(cls, value: float, info: ValidationInfo) -> float:
+        if "price_weight" in info.data:
+            sums_to_one((info.data["price_weight"], value), "price_weight and sentiment_weight")
+        return value
+
+
+class AlertSettings(Section):
+    """Alert channels and rules; URLs and the SMTP password come from the environment."""
+
+    confidence_threshold: float = Field(default=0.85, ge=0, le=1)
+    slack_webhook_url: SecretStr | None = None
+    webhook_url: SecretStr | None = None
+    smtp_host: str | None = None
+    smtp_port: int = 25
+    smtp_user: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_starttls: bool = False
+    email_from: str = "premarket@localhost"
+    email_to: list[str] = Field(default_factory=list)
+    tries: int = Field(default=3, ge=1)
+    backoff_s: float = Field(default=0.5, ge=0)
+    timeout_s: float = Field(default=5.0, gt=0)
+    apprise_urls: SecretStr | None = Field(
+        default=None,
+        description="Apprise URLs (Slack, mailto, LINE, Telegram, Discord, ...), separated by "
+        "spaces or commas; environment only.",
+    )
+    messenger_page_token: SecretStr | None = Field(
+        default=None, description="Facebook Page access token (Messenger); environment only."
+    )
+    messenger_recipients: list[str] = Field(
+        default_factory=list, description="Page-scoped ids (PSIDs) that get Messenger alerts."
+    )
+    messenger_url: str = "https://graph.facebook.com/v21.0/me/messages"
+    digest: bool = Field(default=False, description="Also one message per run with all signals.")
+
+
+class CostSettings(Section):
+    """Prices that turn the services' compute seconds into money (``tracking.cost``)."""
+
+    device: Literal["cpu", "gpu"] = Field(
+        default="cpu", description="What the local model services run on."
+    )
+    cpu_hour_usd: float = Field(default=0.10, ge=0, description="Price of a CPU host hour.")
+    gpu_hour_usd: float = Field(default=1.00, ge=0, description="Price of a GPU host hour.")
+    call_usd: dict[str, float] = Field(
+        default_factory=dict,
+        description="Price per call of a hosted (ModelScope) target, by name: tft, nhits, "
+        "sentiment.",
+    )
+
+
+class ApiSettings(Section):
+    """The results API (``premarket serve``)."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    token: SecretStr | None = Field(default=None, description="Bearer token for POST /analyze.")
+
+
+class PaperSettings(Section):
+    """Paper-trading rules (ORIGIN.md section 5).
+
+    The ``*_pct`` rules keep the original's names but are fractions: 0.05 is 5 % of equity.
+    """
+
+    starting_cash: float = Field(default=100_000.0, gt=0)
+    max_position_pct: float = Field(default=0.05, gt=0, le=1)
+    max_total_risk_pct: float = Field(default=0.20, gt=0, le=1)
+    stop_loss_pct: float = Field(default=0.08, gt=0, lt=1)
+    take_profit_pct: float = Field(default=0.15, gt=0)
+    min_confidence: float = Field(default=0.65, ge=0, le=1)
+    min_order_usd: float = Field(
+        default=1_000.0,
+        ge=0,
+        description="No order smaller than this (dollars): no 7-share positions to fill a cap.",
+    )
+
+
+class ScheduleSettings(Section):
+    """Pre-market run slots, New York local time, on NYSE trading days."""
+
+    timezone: str = "America/New_York"
+    calendar: str = "XNYS"
+    slots: list[str] = Field(
+        default_factory=lambda: ["06:30", "07:00", "07:30", "08:00", "08:30", "09:00"],
+        min_length=1,
+    )
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{value!r} is not an IANA time zone, e.g. America/New_York") from None
+        return value
+
+    @field_validator("slots")
+    @classmethod
+    def _times(cls, value: list[str]) -> list[str]:
+        for text in value:
+            if not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", text):
+                raise ValueError(f"slot {text!r}: expected HH:MM (24-hour, two digits), e.g. 06:30")
+        if len(set(value)) != len(value):
+            raise ValueError("a slot appears twice")
+        return value

@@ -1,0 +1,213 @@
+"""Services started on purpose with something wrong or locked, each as its own ``bentoml serve``:
+
+- N-HITS with a NaN injected into one weight (a copy of the tiny model in the test store): never
+  ready, and it says why without showing a filesystem path;
+- sentiment with a truncated weights file, a bearer token and 2-second read timeouts: the word
+  list answers and says so, every model route needs the token (the service's own batching
+  calls included), and a slow body or slow headers are cut off with 408. A pre-market run
+  against it sends the token, names the lexicon as the news source and raises one alert.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+from datetime import date
+from pathlib import Path
+from urllib.parse import urlparse
+
+import httpx
+import numpy as np
+import pytest
+from orchestrator_stubs import make_settings
+from pydantic import SecretStr
+
+from models import store
+from orchestrator.jobs.analysis import run_analysis
+from premarket.data import DEMO_AS_OF
+from serving.launch import ServiceFailed, ServiceProcess, free_port
+from serving.samples import forecast_body, headlines
+
+pytestmark = pytest.mark.slow
+
+TOKEN = "s3cret-guarded-token"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+STORE = os.environ["BENTOML_HOME"]
+
+
+def _copy(tag: str, name: str, tmp: Path, spoil) -> str:
+    """Save a spoiled copy of the stored model ``tag`` as ``name``; return its tag."""
+    folder = store.export(tag, tmp / name)
+    spoil(folder)
+    return store.save(name, folder, metadata=store.metadata_of(tag))
+
+
+def _nan_in_first_weight(folder: Path) -> None:
+    with np.load(folder / "weights.npz", allow_pickle=False) as archive:
+        arrays = {key: archive[key] for key in archive.files}
+    arrays["block0.layer0.weight"] = arrays["block0.layer0.weight"].copy()
+    arrays["block0.layer0.weight"].flat[0] = np.nan
+    np.savez(folder / "weights.npz", **arrays)
+
+
+def _truncate_weights(folder: Path) -> None:
+    for weights in folder.rglob("*.safetensors"):
+        weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
+
+
+@pytest.fixture(scope="module")
+def corrupt_nhits(tiny_models, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("corrupt")
+    tag = _copy(tiny_models["nhits"], "nhits-corrupt", tmp, _nan_in_first_weight)
+    proc = ServiceProcess(
+        "nhits", free_port(), env={**os.environ, "PREMARKET_NHITS_TAG": tag}, log_dir=tmp
+    )
+    proc.start()
+    try:
+        with pytest.raises(ServiceFailed, match="not finite") as failed:
+            proc.wait_ready(timeout=180)
+        yield proc, str(failed.value)
+    finally:
+        proc.stop()
+
+
+@pytest.fixture(scope="module")
+def guarded_sentiment(tiny_models, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("guarded")
+    tag = _copy(tiny_models["sentiment"], "sentiment-truncated", tmp, _truncate_weights)
+    env = {
+        **os.environ,
+        "PREMARKET_SENTIMENT_TAG": tag,
+        "PREMARKET_SERVICE_TOKEN": TOKEN,
+        "PREMARKET_READ_TIMEOUT_S": "2",
+    }
+    proc = ServiceProcess("sentiment", free_port(), env=env, log_dir=tmp)
+    proc.start()
+    try:
+        proc.wait_ready(timeout=240)
+        yield proc
+    finally:
+        proc.stop()
+
+
+# -- corrupt weights: not ready, reason given, no path ----------------------------------------
+
+
+def test_corrupt_weights_are_never_ready_and_say_why(corrupt_nhits):
+    proc, failure = corrupt_nhits
+    assert "the warm-up forecast is not finite" in failure
+    assert httpx.get(proc.url + "/readyz").status_code == 503
+    described = httpx.get(proc.url + "/describe").json()["model"]
+    assert described["state"] == "failed"
+    assert described["error"].startswith("ModelFault: the warm-up forecast is not finite")
+    health = httpx.get(proc.url + "/health")
+    assert health.status_code == 503 and health.json()["status"] == "failed"
+    for path in ("/predict", "/call"):
+        body = forecast_body("AAPL", 30) if path == "/predict" else {"input": forecast_body()}
+        response = httpx.post(proc.url + path, json=body)
+        assert response.status_code == 503
+        assert "not finite" in response.text
+        assert STORE not in response.text and STORE not in json.dumps(described)
+
+
+# -- the lexicon fallback is visible ----------------------------------------------------------
+
+
+def test_the_lexicon_fallback_is_degraded_and_says_why(guarded_sentiment):
+    url = guarded_sentiment.url
+    assert httpx.get(url + "/readyz").status_code == 200  # it answers: see /health
+    model = httpx.get(url + "/describe").json()["model"]
+    assert (model["source"], model["state"]) == ("lexicon", "degraded")
+    assert model["error"].startswith("the lexicon fallback answers: sentiment model")
+    assert STORE not in model["error"]
+    health = httpx.get(url + "/health")
+    assert health.status_code == 200
+    assert health.json()["status"] == "degraded"
+    assert health.json()["model"]["error"] == model["error"]
+    answer = httpx.post(url + "/call", json={"input": headlines()[:2]}, headers=AUTH)
+    assert answer.status_code == 200, answer.text
+    assert {item["source"] for item in answer.json()["Data"]} == {"lexicon"}
+
+
+# -- the bearer token -------------------------------------------------------------------------
+
+
+def test_model_routes_need_the_token_and_probes_do_not(guarded_sentiment):
+    url = guarded_sentiment.url
+    body = {"text": headlines()[0]}
+    wrong = {"Authorization": "Bearer not-the-token"}
+    for headers in ({}, wrong, {"Authorization": TOKEN}, {"Authorization": f"Basic {TOKEN}"}):
+        flat = httpx.post(url + "/predict", json=body, headers=headers)
+        assert flat.status_code == 401, flat.text
+        assert flat.json()["field"] == "authorization" and TOKEN not in flat.text
+        assert flat.headers["WWW-Authenticate"] == "Bearer"
+        envelope = httpx.post(url + "/call", json={"input": body}, headers=headers)
+        assert envelope.status_code == 401 and envelope.json()["Code"] == 401
+        batch = httpx.post(url + "/classify_batch", json={"texts": ["x"]}, headers=headers)
+        assert batch.status_code == 401
+    # With the token, the route's own internal batch call gets through too.
+    assert httpx.post(url + "/predict", json=body, headers=AUTH).status_code == 200
+    assert httpx.post(url + "/classify_batch", json={"texts": ["x"]}, headers=AUTH).is_success
+    for probe in ("/livez", "/readyz", "/health", "/metrics", "/describe"):
+        assert httpx.get(url + probe).status_code == 200, probe
+
+
+# -- read timeouts ----------------------------------------------------------------------------
+
+
+def _raw(url: str, data: bytes) -> bytes:
+    """Send ``data`` on a fresh connection and read until the server closes it."""
+    parsed = urlparse(url)
+    with socket.create_connection((parsed.hostname, parsed.port), timeout=60) as sock:
+        sock.sendall(data)
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    return answer
+
+
+def test_a_body_that_trickles_in_is_cut_off_with_408(guarded_sentiment):
+    url = guarded_sentiment.url
+    head = (
+        f"POST /predict HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\n"
+        "Content-Type: application/json\r\nContent-Length: 100\r\n\r\n"
+    )
+    answer = _raw(url, head.encode() + b'{"text": ')  # 9 of 100 bytes, then silence
+    status, _, body = answer.partition(b"\r\n\r\n")
+    assert status.startswith(b"HTTP/1.1 408"), answer
+    refused = json.loads(body)
+    assert refused["field"] == "body" and "did not arrive within 2 s" in refused["error"]
+
+
+def test_headers_that_trickle_in_are_cut_off_with_408(guarded_sentiment):
+    answer = _raw(guarded_sentiment.url, b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-")
+    status, _, body = answer.partition(b"\r\n\r\n")
+    assert status.startswith(b"HTTP/1.1 408"), answer
+    assert json.loads(body)["field"] == "headers"
+
+
+# -- the orchestrator against it: token sent, lexicon named, one alert ------------------------
+
+
+def test_a_run_names_the_lexicon_and_alerts_once(guarded_sentiment, services, tmp_path):
+    urls = services.urls
+    settings = make_settings(tmp_path, urls["tft"], urls["nhits"], guarded_sentiment.url)
+    settings.sentiment.token = SecretStr(TOKEN)
+    settings.sentiment.timeout_s = 30.0
+    run = asyncio.run(
+        run_analysis(
+            settings,
+            symbols=["MSFT", "TSLA"],
+            as_of=date.fromisoformat(DEMO_AS_OF),
+            offline=True,
+        )
+    )
+    doc = run.to_document()
+    for symbol in ("MSFT", "TSLA"):
+        news = doc["trading_signals"][symbol]["components"]["sentiment_analysis"]
+        assert news["source"] == "lexicon" and news["article_count"] > 0
+    degraded = [a for a in doc["alerts"] if a["level"] == "SENTIMENT_DEGRADED"]
+    assert len(degraded) == 1 and "MSFT, TSLA" in degraded[0]["message"]
+    assert TOKEN not in json.dumps(doc)
