@@ -74,6 +74,14 @@ def test_scores_of_a_known_forecast() -> None:
     # Seven calendar days reach the 4th session of the path: 99.0.
     week = score_forecast(forecast_row(), "seven_day", (date(2024, 7, 10), 4), 99.5)
     assert (week.predicted, week.direction_hit) == (99.0, True)
+    # The calibrated signal: P(up) 0.6 against its session, open 100 to close 99 (down).
+    signal = forecast_row(probability_up=0.6)
+    assert targets_of(signal, CAL)["session"] == (date(2024, 7, 5), 0)
+    down_day = score_forecast(signal, "session", (date(2024, 7, 5), 0), 99.0, opened=100.0)
+    assert (down_day.predicted, down_day.realized, down_day.direction_hit) == (0.6, 0.0, False)
+    assert down_day.abs_pct_error == pytest.approx(60.0)
+    flat = score_forecast(signal, "session", (date(2024, 7, 5), 0), 100.0, opened=100.0)
+    assert flat.realized == 0.0  # a flat session is not up (premarket.target)
     no_band = score_forecast(
         forecast_row(p10=None, p90=None), "next_day", (date(2024, 7, 5), 1), 101
     )
@@ -100,6 +108,15 @@ def test_one_forecast_counts_per_symbol_day_and_tier() -> None:
     ]
     assert [r["id"] for r in counted(rows, CAL)] == [3, 5, 7]
     assert counted([made(8, 14, 0)], CAL) == []
+
+
+def bars_in_csv(symbol: str) -> dict[date, tuple[float, float]]:
+    with open(PRICES_CSV, newline="") as handle:
+        return {
+            date.fromisoformat(r["date"]): (float(r["open"]), float(r["close"]))
+            for r in csv.DictReader(handle)
+            if r["symbol"] == symbol
+        }
 
 
 def closes_in_csv(symbol: str) -> dict[date, float]:
@@ -132,7 +149,9 @@ def test_stored_forecasts_are_scored_once_against_later_closes(
     first = asyncio.run(
         score_pending(ledger, market, CAL, known_through=date(2022, 9, 21), modes=replays)
     )
-    assert {(s.symbol, s.kind) for s in first} == {("AAPL", "next_day"), ("MSFT", "next_day")}
+    assert {(s.symbol, s.kind) for s in first} == {
+        (sym, kind) for sym in ("AAPL", "MSFT") for kind in ("next_day", "session")
+    }  # the calibrated signal is scored on its own session, 21 September, open to close
     later = asyncio.run(
         score_pending(ledger, market, CAL, known_through=date(2022, 12, 30), modes=replays)
     )
@@ -159,17 +178,28 @@ def test_stored_forecasts_are_scored_once_against_later_closes(
         assert hz.abs_pct_error == pytest.approx(
             100 * abs(f["forecast_path"][-1] - hz.realized) / hz.realized
         )
+        signal = stored[(f["symbol"], "session")]
+        opened, closed = bars_in_csv(f["symbol"])[date(2022, 9, 21)]
+        up = closed > opened
+        assert (signal.predicted, signal.realized) == (f["probability_up"], float(up))
+        assert signal.direction_hit == ((f["probability_up"] >= 0.5) == up)
 
     with serving(create_app(settings, store=store)) as url:
         assert httpx.get(f"{url}/accuracy").json()["scored"] == 0
         served = httpx.get(f"{url}/accuracy", params={"replays": "true"}).json()
-    assert served["scored"] == 6 and served["forecasts"] == 2
+    assert served["scored"] == 8 and served["forecasts"] == 2
     assert served["as_of"] == "2022-09-27" and served["modes"] == ["replay"]
     rows = {(r["group_by"], r["group"], r["kind"], r["window"]): r for r in served["rows"]}
     tier = rows[("tier", "statistical", "next_day", 20)]
     assert tier["count"] == 2
     hits = sum(stored[(s, "next_day")].direction_hit for s in ("AAPL", "MSFT"))
     assert tier["direction_hit_rate"] == hits / 2
+    session = rows[("tier", "statistical", "session", 20)]
+    briers = [
+        (stored[(s, "session")].predicted - stored[(s, "session")].realized) ** 2
+        for s in ("AAPL", "MSFT")
+    ]
+    assert session["brier"] == pytest.approx(sum(briers) / 2, abs=1e-4)
 
 
 def synthetic_scores() -> list[Score]:

@@ -94,12 +94,12 @@ async def fan_chart(
     return {"symbol": symbol, "source": source, "data": [x, close_s, path_s, p10, p90]}
 
 
-def _scores_with_confidence(store: Store) -> list[tuple[Score, float]]:
-    """Next-day scores with the confidence their forecast stated (for the reliability diagram)."""
+def _scores_with_confidence(store: Store, kind: str = "next_day") -> list[tuple[Score, float]]:
+    """Scores of ``kind`` with the confidence their forecast stated (the reliability diagram)."""
     query = (
         select(forecast_scores, forecasts.c.confidence)
         .join(forecasts, forecasts.c.id == forecast_scores.c.forecast_id)
-        .where(forecast_scores.c.kind == "next_day")
+        .where(forecast_scores.c.kind == kind)
         .order_by(forecast_scores.c.target_date)
     )
     names = set(Score.__dataclass_fields__)
@@ -126,9 +126,19 @@ def accuracy_view(store: Store, calendar: TradingCalendar) -> dict:
         x.append(_ts(day))
         hit.append(round(100 * sum(s.direction_hit for s in inside) / len(inside), 2))
         band.append(round(100 * sum(banded) / len(banded), 2) if banded else None)
+    # The signal's own probability against its session when it is calibrated and scored;
+    # otherwise the price models' stated confidence against the next close.
+    signal = [
+        s for s in (s for s, _ in _scores_with_confidence(store, "session")) if s.mode == mode
+    ]
+    stated = (
+        [(max(s.predicted, 1 - s.predicted), s.direction_hit) for s in signal]
+        if signal
+        else [(c, s.direction_hit) for s, c in pairs]
+    )
     bins: dict[int, list[tuple[float, bool]]] = defaultdict(list)
-    for score, confidence in pairs:  # deciles of the stated probability
-        bins[min(int(confidence * 10), 9)].append((confidence, score.direction_hit))
+    for confidence, hit_ in stated:  # deciles of the stated probability
+        bins[min(int(confidence * 10), 9)].append((confidence, hit_))
     reliability = [
         {
             "stated": round(100 * sum(c for c, _ in members) / len(members), 2),
@@ -146,6 +156,11 @@ def accuracy_view(store: Store, calendar: TradingCalendar) -> dict:
         "window": ROLLING_WINDOW,
         "rolling": [x, hit, band],
         "reliability": reliability,
+        "reliability_of": (
+            "the signal's probability, its session open to close"
+            if signal
+            else "the price models' confidence, the next close"
+        ),
         "tiers": tiers,
     }
 

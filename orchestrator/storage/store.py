@@ -191,4 +191,5 @@ def _forecast_row(result: RunResult, symbol: str, signal: SymbolSignal, started:
         "action": signal.action,
         "created_at": naive_utc(started),
         "mode": result.mode,
+        "probability_up": signal.probability_up,
     }

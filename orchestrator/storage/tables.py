@@ -55,6 +55,7 @@ forecasts = Table(
     Column("action", String(16), nullable=False),
     Column("created_at", DateTime, nullable=False),  # naive UTC
     Column("mode", String(8), nullable=False, server_default="live", doc="live or replay"),
+    Column("probability_up", Float, doc="The calibrated signal's P(session up), if any."),
 )
 
 alerts_sent = Table(

@@ -8,7 +8,10 @@ A forecast saw closes up to its ``as_of`` date. It is scored once per horizon, e
 target close is known: ``next_day`` against the first NYSE session after ``as_of`` (predicted
 price, stored direction, and whether the close fell inside the p10-p90 band), ``horizon``
 against the last session of its forecast path (5 sessions), and ``seven_day`` against the last
-session within 7 calendar days (the original's horizon) when the path reaches it. A score
+session within 7 calendar days (the original's horizon) when the path reaches it. A calibrated
+signal's probability is scored too (``session``): against its business date's open-to-close
+move, the one target the signal, its fit, the backtest and paper fills share
+(``premarket.target``). A score
 records the direction hit, the absolute percentage error and the band hit; scores are kept in
 the store, so each forecast is scored once and survives the purge of old run documents.
 The original compared predictions with later closes too, but never on a fixed rule; its
@@ -36,11 +39,12 @@ from orchestrator.data.calendar import TradingCalendar
 from orchestrator.data.market import MarketData, MarketDataError
 from orchestrator.storage.tables import forecast_scores, forecasts
 from premarket.protocol import direction_of
+from premarket.target import moved_up
 
 log = logging.getLogger(__name__)
 
-Kind = Literal["next_day", "horizon", "seven_day"]
-KINDS: tuple[Kind, ...] = ("next_day", "horizon", "seven_day")
+Kind = Literal["next_day", "horizon", "seven_day", "session"]
+KINDS: tuple[Kind, ...] = ("next_day", "horizon", "seven_day", "session")
 Mode = Literal["live", "replay"]
 
 
@@ -76,6 +80,8 @@ def targets_of(
     within = [d for d in sessions if d <= forecast["as_of"] + timedelta(days=7)]
     if within:
         found["seven_day"] = (within[-1], len(within))
+    if forecast.get("probability_up") is not None:  # the calibrated signal: its own session
+        found["session"] = (forecast["business_date"], 0)
     return found
 
 
@@ -96,11 +102,18 @@ def counted(rows: Iterable[Mapping[str, Any]], calendar: TradingCalendar) -> lis
 
 
 def score_forecast(
-    forecast: Mapping[str, Any], kind: Kind, target: tuple[date, int], realized: float
+    forecast: Mapping[str, Any],
+    kind: Kind,
+    target: tuple[date, int],
+    realized: float,
+    opened: float | None = None,
 ) -> Score:
-    """Score one stored forecast row against the realized close of its ``target`` session."""
+    """Score one stored forecast row against the realized close of its ``target`` session
+    (and, for the signal's ``session`` kind, that session's open)."""
     target_date, ahead = target
     current = float(forecast["current_price"])
+    if kind == "session":
+        return _score_signal(forecast, target_date, opened, realized)
     if kind == "next_day":
         predicted = float(forecast["predicted_price"])
         direction = forecast["direction"]
@@ -123,6 +136,33 @@ def score_forecast(
         direction_hit=direction == direction_of(realized - current),
         abs_pct_error=100.0 * abs(predicted - realized) / realized,
         in_band=in_band,
+        mode=forecast.get("mode", "live"),
+    )
+
+
+def _score_signal(
+    forecast: Mapping[str, Any], day: date, opened: float | None, closed: float
+) -> Score:
+    """The signal's P(session up) against its session, open to close (``premarket.target``):
+    ``predicted`` is the probability, ``realized`` 1 or 0, ``direction_hit`` whether the more
+    likely side happened, ``abs_pct_error`` |probability - outcome| in points."""
+    if opened is None:
+        raise ValueError("session: the open of the business date is needed")
+    probability = float(forecast["probability_up"])
+    outcome = float(moved_up(opened, closed))
+    return Score(
+        forecast_id=int(forecast["id"]),
+        kind="session",
+        run_id=forecast["run_id"],
+        business_date=forecast["business_date"],
+        symbol=forecast["symbol"],
+        tier=forecast["tier"],
+        target_date=day,
+        predicted=probability,
+        realized=outcome,
+        direction_hit=(probability >= 0.5) == (outcome == 1.0),
+        abs_pct_error=100.0 * abs(probability - outcome),
+        in_band=None,
         mode=forecast.get("mode", "live"),
     )
 
@@ -190,8 +230,8 @@ async def score_pending(
     """Score every pending forecast whose target session closed by ``known_through`` (default:
     the last session whose close is final now); returns the new scores.
 
-    Closes are fetched once per symbol for the span of its pending targets. A target whose close
-    is missing (not yet published, or a data gap) stays pending for the next call.
+    Bars are fetched once per symbol for the span of its pending targets. A target whose bar is
+    missing (not yet published, or a data gap) stays pending for the next call.
     """
     known_through = known_through or calendar.last_closed_session(utc_now())
     wanted: dict[str, list[tuple[dict, Kind, tuple[date, int]]]] = defaultdict(list)
@@ -203,12 +243,13 @@ async def score_pending(
     for symbol, items in sorted(wanted.items()):
         first, last = min(t[0] for _, _, t in items), max(t[0] for _, _, t in items)
         try:
-            closes = dict(await market.closes_between(symbol, first, last))
+            bars = {day: (o, c) for day, o, c in await market.bars_between(symbol, first, last)}
         except MarketDataError as exc:
-            log.warning("accuracy: no closes for %s (%s)", symbol, exc)
+            log.warning("accuracy: no bars for %s (%s)", symbol, exc)
             continue
         for forecast, kind, target in items:
-            if target[0] in closes:
-                scores.append(score_forecast(forecast, kind, target, closes[target[0]]))
+            if target[0] in bars:
+                opened, closed = bars[target[0]]
+                scores.append(score_forecast(forecast, kind, target, closed, opened))
     ledger.save(scores)
     return scores

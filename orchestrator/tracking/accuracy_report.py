@@ -37,6 +37,8 @@ class Summary:
     hit_rate_low: float | None = None
     hit_rate_high: float | None = None
     """The 95% Wilson interval of ``direction_hit_rate``."""
+    brier: float | None = None
+    """The signal's Brier score (``session`` kind only): mean (probability - outcome)²."""
 
 
 def _summarise(scores: list[Score]) -> tuple[float | None, float | None, float | None]:
@@ -76,9 +78,24 @@ def rolling(
                 hit, error, band = _summarise(members)
                 hits = sum(s.direction_hit for s in members)
                 low, high = wilson_interval(hits, len(members)) or (None, None)
+                brier = (
+                    sum((s.predicted - s.realized) ** 2 for s in members) / len(members)
+                    if kind == "session"
+                    else None
+                )
                 rows.append(
                     Summary(
-                        group_by, group, kind, window, len(members), hit, error, band, low, high
+                        group_by,
+                        group,
+                        kind,
+                        window,
+                        len(members),
+                        hit,
+                        error,
+                        band,
+                        low,
+                        high,
+                        brier,
                     )  # type: ignore[arg-type]
                 )
     return as_of, rows
