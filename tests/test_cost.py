@@ -104,3 +104,15 @@ def test_cost_is_in_results_and_the_cli_caption_and_old_documents_still_load(ran
     del document["cost"]
     old = RunResult.model_validate(document)
     assert old.cost is None and "cost" not in old.to_document()
+
+
+def test_the_sentiment_services_own_timing_is_charged_when_it_reports_one(ran):
+    """A service that reports its model time (``X-Inference-Time-Ms``) is charged that, not the
+    request's latency (which only a service that reports nothing is charged, as a bound)."""
+    settings, result = ran
+    cost = run_cost(result, settings, sentiment_compute_ms=12.5)
+    assert cost.services["sentiment"].compute_s == 0.0125
+    latency_s = result.performance_metrics.latency_ms["sentiment_ms"] / 1000
+    assert run_cost(result, settings).services["sentiment"].compute_s == pytest.approx(
+        latency_s, abs=1e-4
+    )

@@ -103,19 +103,24 @@ def test_under_nohup_a_hangup_stays_ignored(launch_env, tmp_path):
     assert listening(ports_of(launch_env)) == set()
 
 
+def launch(env: dict[str, str]) -> subprocess.CompletedProcess:
+    """``python -m serving.launch`` run to its end (these cases end before any server starts)."""
+    return subprocess.run(
+        [sys.executable, "-m", "serving.launch"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
 def test_a_taken_port_fails_in_one_line_before_any_server_starts(launch_env, tmp_path):
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         launch_env["NHITS_PORT"] = str(taken.getsockname()[1])
-        done = subprocess.run(
-            [sys.executable, "-m", "serving.launch"],
-            cwd=ROOT,
-            env=launch_env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+        done = launch(launch_env)
     assert done.returncode == 1
     assert done.stdout == ""  # no "ready" for someone else's services
     assert done.stderr.count("\n") == 1 and "NHITS_PORT" in done.stderr, done.stderr
@@ -124,14 +129,7 @@ def test_a_taken_port_fails_in_one_line_before_any_server_starts(launch_env, tmp
 
 def test_two_services_on_one_port_fail_in_one_line(launch_env):
     launch_env["SENTIMENT_PORT"] = launch_env["TFT_PORT"]
-    done = subprocess.run(
-        [sys.executable, "-m", "serving.launch"],
-        cwd=ROOT,
-        env=launch_env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = launch(launch_env)
     assert done.returncode == 2
     assert (
         done.stderr

@@ -11,7 +11,6 @@ import re
 import socket
 import subprocess
 import threading
-import time
 from pathlib import Path
 
 import httpx
@@ -182,14 +181,13 @@ def test_health_answers_while_a_run_waits_on_the_store(tmp_path: Path) -> None:
         with serving(create_app(settings, store=store)) as url:
             assert httpx.post(f"{url}/analyze", json=body, headers=auth).status_code == 202
             assert store.entered.wait(120)  # the run is inside its store write now
-            took = []
-            with httpx.Client(timeout=10) as client:  # made once: a client costs ~0.1 s itself
-                for _ in range(3):  # a blocked loop would not answer at all until released
-                    t0 = time.perf_counter()
+            # The write stays stalled until released, so an answer at all proves the event loop
+            # is free: no clock needed (measured here: 48-80 ms while the write waits).
+            with httpx.Client(timeout=30) as client:
+                for _ in range(3):
                     health = client.get(f"{url}/health")
-                    took.append(time.perf_counter() - t0)
                     assert health.json()["run_in_progress"] is True
-            assert min(took) < 0.2, took
+            assert not store.release.is_set()
             store.release.set()
     finally:
         store.release.set()

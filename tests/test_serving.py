@@ -11,6 +11,7 @@ import asyncio
 import json
 import os
 import re
+import time
 from datetime import datetime
 
 import httpx
@@ -411,3 +412,21 @@ def test_a_model_that_cannot_load_is_never_ready(tmp_path):
             assert not re.search(r"/(tmp|root|home|var)/", text), text
     finally:
         proc.stop()
+
+
+def test_the_orchestrators_client_reads_the_model_time_the_service_reports(services):
+    """What the cost is charged: the service's own model time, from its answers."""
+    from orchestrator.forecast.targets import TargetClient
+    from premarket.settings import Target
+
+    async def score(dialect: str) -> tuple[float, float]:
+        target = Target(url=services.urls["sentiment"], dialect=dialect)
+        async with httpx.AsyncClient() as http:
+            client = TargetClient("sentiment", target, http)
+            started = time.perf_counter()
+            await client.sentiment(headlines()[:4])
+            return client.compute_ms, 1000 * (time.perf_counter() - started)
+
+    for dialect in ("flat", "modelscope"):
+        compute_ms, wall_ms = asyncio.run(score(dialect))
+        assert 0 < compute_ms <= wall_ms, (dialect, compute_ms, wall_ms)

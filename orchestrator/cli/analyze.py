@@ -91,7 +91,7 @@ def render(result: RunResult) -> Table:
     for name, justify in (
         ("Symbol", "left"),
         ("Action", "left"),
-        ("Conf.", "right"),
+        ("Prob.", "right"),
         ("Price", "right"),
         ("Predicted (p10-p90)", "right"),
         ("Tier", "left"),
@@ -109,7 +109,7 @@ def render(result: RunResult) -> Table:
         table.add_row(
             symbol,
             f"[{style}]{signal.action}[/]",
-            f"{signal.confidence:.1%}",
+            f"{signal.confidence:.1%} {signal.likelier_move or 'conf.'}",
             f"{signal.current_price:.2f}" + (" [yellow]stale[/]" if signal.stale else ""),
             f"{price.predicted_price:.2f}{band}",
             TIER_NAMES[price.tier] + (" *" if price.fallback_reason else ""),

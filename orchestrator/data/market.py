@@ -97,6 +97,18 @@ def _price_table(path: str, _mtime_ns: int) -> PriceTable:
     return read_prices(path)
 
 
+@lru_cache(maxsize=256)
+def _symbol_rows(path: str, mtime_ns: int, symbol: str) -> tuple[tuple, ...]:
+    """One symbol's ``(date, open, high, low, close, volume)`` rows, made once per file version
+    (a run, the accuracy scorer and the paper book each ask for them)."""
+    try:
+        frame = _price_table(path, mtime_ns).frame(symbol)
+    except PriceFileError as exc:  # the file, or this symbol's rows, refused: say where
+        raise MarketDataError(str(exc.problems[0]) if exc.symbols else str(exc)) from None
+    columns = (frame[c].tolist() for c in ("open", "high", "low", "close", "volume"))
+    return tuple(zip((d.date() for d in frame["date"]), *columns, strict=True))
+
+
 class OfflineMarketData:
     """Bars from the bundled prices or any CSV with ``symbol,date,open,high,low,close,volume``."""
 
@@ -104,26 +116,18 @@ class OfflineMarketData:
         self.csv_path = Path(csv_path) if csv_path is not None else PRICES_CSV
         self.as_of = as_of
 
-    def _rows(self, symbol: str) -> list[tuple]:
+    def _version(self) -> int:
         try:
-            stat = self.csv_path.stat()
+            return self.csv_path.stat().st_mtime_ns
         except OSError as exc:
             raise MarketDataError(f"{self.csv_path}: cannot be read ({exc.strerror})") from None
-        try:
-            frame = _price_table(str(self.csv_path), stat.st_mtime_ns).frame(symbol.upper())
-        except PriceFileError as exc:  # the file, or this symbol's rows, refused: say where
-            raise MarketDataError(str(exc.problems[0]) if exc.symbols else str(exc)) from None
-        rows = list(
-            zip(
-                (d.date() for d in frame["date"]),
-                *(frame[c].tolist() for c in ("open", "high", "low", "close", "volume")),
-                strict=True,
-            )
-        )
+
+    def _rows(self, symbol: str) -> tuple[tuple, ...]:
+        rows = _symbol_rows(str(self.csv_path), self._version(), symbol.upper())
         if not rows:
             raise MarketDataError(f"{symbol}: not in {self.csv_path.name}")
         if self.as_of is not None:
-            rows = [r for r in rows if r[0] <= self.as_of]
+            rows = tuple(r for r in rows if r[0] <= self.as_of)
             if not rows:
                 raise MarketDataError(f"{symbol}: no bars on or before {self.as_of}")
         return rows
@@ -131,15 +135,15 @@ class OfflineMarketData:
     def last_date(self) -> date:
         """The last date of any symbol in the file: where an offline run without ``as_of`` stands."""
         try:
-            table = _price_table(str(self.csv_path), self.csv_path.stat().st_mtime_ns)
-        except (OSError, PriceFileError) as exc:
-            raise MarketDataError(f"{self.csv_path}: cannot be read ({exc})") from None
+            table = _price_table(str(self.csv_path), self._version())
+        except PriceFileError as exc:
+            raise MarketDataError(str(exc)) from None
         if not table.frames:
             raise MarketDataError(f"{self.csv_path}: no usable rows")
         return max(frame["date"].iloc[-1].date() for frame in table.frames.values())
 
     async def history(self, symbol: str, days: int) -> Bars:
-        return bars_from_rows(symbol.upper(), self._rows(symbol)[-days:])
+        return bars_from_rows(symbol.upper(), list(self._rows(symbol)[-days:]))
 
     async def closes_between(self, symbol: str, start: date, end: date) -> list[tuple[date, float]]:
         return [(r[0], r[4]) for r in self._rows(symbol) if start <= r[0] <= end]

@@ -126,6 +126,14 @@ class SymbolSignal(_Part):
         """BUY, SELL or HOLD."""
         return self.action.split()[0]
 
+    @property
+    def likelier_move(self) -> str | None:
+        """ "up" or "down": the session move ``confidence`` is the probability of (calibrated
+        signals; a HOLD too has one). None for the original rule, whose number is uncalibrated."""
+        if not self.calibrated or self.probability_up is None:
+            return None
+        return "up" if self.probability_up >= 0.5 else "down"
+
 
 class SymbolFailure(_Part):
     """A symbol that could not be analysed, and why."""

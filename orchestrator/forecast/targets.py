@@ -39,6 +39,8 @@ from premarket.protocol import (
 )
 from premarket.settings import Target
 
+INFERENCE_TIME_HEADER = "X-Inference-Time-Ms"
+"""The model time a service reports with its answer (the serving side's header)."""
 CLIENT_VERSION = "premarket-orchestrator/0.1"
 
 
@@ -49,6 +51,9 @@ class TargetClient:
         self.name = name
         self.target = target
         self.http = http
+        self.compute_ms = 0.0
+        """Model time the service reported for the answers so far (``X-Inference-Time-Ms`` or
+        the envelope's ``InferenceTimeMs``; 0 for a service that reports none)."""
         if target.token is not None:
             register(target.token.get_secret_value())
 
@@ -96,6 +101,7 @@ class TargetClient:
             ) from None
         if self.target.dialect == "modelscope":
             return self._unwrap(payload, status, retry_after)
+        self._record_compute(response.headers.get(INFERENCE_TIME_HEADER))
         if response.is_error:
             raise CallError(
                 kind_of_status(status),
@@ -134,7 +140,16 @@ class TargetClient:
             code = status if status >= 400 else envelope.Code
             message = redact(envelope.Message)
             raise CallError(kind_of_status(code), f"{self.name}: {message}", code, retry_after)
+        self._record_compute(envelope.InferenceTimeMs)
         return envelope.Data
+
+    def _record_compute(self, reported: object) -> None:
+        try:
+            milliseconds = float(reported) if reported is not None else 0.0
+        except (TypeError, ValueError):
+            return
+        if 0.0 < milliseconds < float("inf"):
+            self.compute_ms += milliseconds
 
     async def forecast(self, bars: Bars, timeout_s: float | None = None) -> ForecastResult:
         """The service's forecast of the next closes of ``bars``, checked for sense."""

@@ -217,7 +217,7 @@ async def run_analysis(
         except OSError as exc:
             result.errors.append(RunError(symbol="*", stage="breakers", error=_describe(exc)))
         result.performance_metrics.latency_ms["total_ms"] = elapsed_ms(t0)
-        result.cost = run_cost(result, settings)
+        result.cost = run_cost(result, settings, sentiment_compute_ms=run.sentiment_compute_ms)
         if store is not None:
             try:
                 await asyncio.to_thread(store.save_run, result)  # never block the API's loop

@@ -56,6 +56,8 @@ class RunState:
         self.news_errors: dict[str, str] = {}
         self.latency: dict[str, float] = {}
         self.unreachable: dict[str, str] = {}
+        self.sentiment_compute_ms = 0.0
+        """Model time the sentiment service reported for this run's headlines (for the cost)."""
 
     def fail(self, symbol: str, stage: str, error: str) -> None:
         self.failed[symbol] = error
@@ -146,6 +148,7 @@ class RunState:
             else:
                 breaker.record_success()
         self.latency["sentiment_ms"] = elapsed_ms(t0)
+        self.sentiment_compute_ms = client.compute_ms
         if error is not None:
             self.errors.append(RunError(symbol="*", stage="sentiment", error=error))
             result.update({s: unavailable(error) for s, arts in self.articles.items() if arts})

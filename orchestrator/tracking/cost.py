@@ -2,8 +2,9 @@
 
 The seeds set a goal of under $0.15 per prediction. The figures come from the services' own
 timings: a forecast answer's ``inference_time_ms`` (``tft``, ``nhits``; the in-process
-``statistical`` tier times itself too) and, for sentiment, the latency of the run's one batched
-request (the service reports no timing of its own, so this is an upper bound). The services
+``statistical`` tier times itself too) and, for sentiment, the model time the service reports
+with its answers (``X-Inference-Time-Ms``, the envelope's ``InferenceTimeMs``); only a service
+that reports none is charged the run's request latency, an upper bound. The services
 batch concurrent requests, and each request's timing includes the wait for its batch, so a
 service's sum is capped at the wall time of the stage it ran in: the host cannot have been busy
 longer than that. A hosted (ModelScope) target is billed per answered call instead, at
@@ -21,7 +22,9 @@ ANSWERED = {"tft": ("tft",), "nhits": ("nhits",), "ensemble": ("tft", "nhits")}
 SERVED = ("tft", "nhits", "sentiment")
 
 
-def _compute_and_calls(result: RunResult) -> tuple[dict[str, float], dict[str, int]]:
+def _compute_and_calls(
+    result: RunResult, sentiment_compute_ms: float
+) -> tuple[dict[str, float], dict[str, int]]:
     """Seconds and answered calls per service, before the cap."""
     seconds: dict[str, float] = defaultdict(float)
     calls: dict[str, int] = defaultdict(int)
@@ -34,19 +37,19 @@ def _compute_and_calls(result: RunResult) -> tuple[dict[str, float], dict[str, i
         s.sentiment.source not in ("no_news", "unavailable") for s in result.signals.values()
     )
     if scored:
-        seconds["sentiment"] += (
-            result.performance_metrics.latency_ms.get("sentiment_ms") or 0.0
-        ) / 1000.0
+        reported = sentiment_compute_ms or result.performance_metrics.latency_ms.get("sentiment_ms")
+        seconds["sentiment"] += (reported or 0.0) / 1000.0
         calls["sentiment"] += 1
     return seconds, calls
 
 
-def run_cost(result: RunResult, settings: Settings) -> Cost:
-    """The cost of ``result`` at the prices of ``settings.cost``."""
+def run_cost(result: RunResult, settings: Settings, sentiment_compute_ms: float = 0.0) -> Cost:
+    """The cost of ``result`` at the prices of ``settings.cost``; ``sentiment_compute_ms`` is
+    the model time the sentiment service reported (0: none reported)."""
     prices = settings.cost
     hour_usd = prices.gpu_hour_usd if prices.device == "gpu" else prices.cpu_hour_usd
     stage_s = (result.performance_metrics.latency_ms.get("analysis_ms") or 0.0) / 1000.0
-    seconds, calls = _compute_and_calls(result)
+    seconds, calls = _compute_and_calls(result, sentiment_compute_ms)
     services: dict[str, ServiceCost] = {}
     for name in sorted(seconds):
         compute_s = round(min(seconds[name], stage_s) if stage_s else seconds[name], 4)
