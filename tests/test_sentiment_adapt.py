@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -83,7 +84,7 @@ def test_masking_targets_real_tokens_only():
     assert 0.6 < share < 0.95  # about 80% of the targets become [MASK]
 
 
-def test_mlm_adapt_trains_the_layers_after_the_head_warm_up_and_never_the_embeddings():
+def test_mlm_adapt_trains_the_new_head_alone_first_then_the_layers_never_the_embeddings():
     tokenizer = load_tokenizer()
     torch.manual_seed(0)
     config = DistilBertConfig(
@@ -92,10 +93,12 @@ def test_mlm_adapt_trains_the_layers_after_the_head_warm_up_and_never_the_embedd
     encoder = DistilBertModel(config)
     before = {k: v.clone() for k, v in encoder.state_dict().items()}
     texts = headlines(64, seed=0)
-    losses = mlm_adapt(encoder, tokenizer, texts, steps=2, batch_size=8, head_warmup=1.0)
-    assert len(losses) == 2 and all(torch.isfinite(torch.tensor(losses)))
+    losses = mlm_adapt(encoder, tokenizer, texts, steps=0, head_steps=40, batch_size=8)
+    assert len(losses["head"]) == 40 and losses["layers"] == []
+    assert np.mean(losses["head"][-5:]) < np.mean(losses["head"][:5]) - 0.05  # it learns
     assert all(torch.equal(v, encoder.state_dict()[k]) for k, v in before.items())  # head only
-    losses = mlm_adapt(encoder, tokenizer, texts, steps=6, batch_size=8, head_warmup=0.5)
+    losses = mlm_adapt(encoder, tokenizer, texts, steps=4, head_steps=2, batch_size=8)
+    assert len(losses["layers"]) == 4 and all(np.isfinite(losses["layers"]))
     after = encoder.state_dict()
     assert all(torch.equal(v, after[k]) for k, v in before.items() if k.startswith("embeddings"))
     assert not torch.equal(
@@ -114,11 +117,12 @@ def test_cli_refuses_negative_adaptation_options(capsys):
 def test_tiny_build_with_mlm_and_self_training_reports_each_step(tmp_path):
     config = TrainConfig(
         train_limit=32, valid_limit=16, epochs=1.0, threads=1, progress=False,
-        save_to_store=False, out=tmp_path / "m", mlm_steps=3, mlm_texts=96,
+        save_to_store=False, out=tmp_path / "m", mlm_steps=3, mlm_head_steps=3, mlm_texts=96,
         self_train_pool=64, pseudo_threshold=0.34, pseudo_cap=8,
     )  # fmt: skip
     meta = json.loads((train(config) / "metrics.json").read_text())
-    assert meta["adaptation"]["mlm"]["texts"] == 96
+    mlm = meta["adaptation"]["mlm"]
+    assert mlm["texts"] == 96 and len(mlm["layers_loss_first_last_1"]) == 2
     self_train = meta["adaptation"]["self_train"]
     assert 0 < sum(self_train["pseudo_labels"].values()) <= 3 * 8
     assert self_train["teacher_float"]["news_check"]["examples"] == len(news_check.load()[0])

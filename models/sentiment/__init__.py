@@ -6,6 +6,7 @@
 - ``lexicon.LexiconClassifier``: the word-list fallback, labelled ``source="lexicon"``;
 - ``default.load_default()``: the stored ``sentiment`` model, else the lexicon;
 - ``python -m models.sentiment.train``: builds the stored model (``convert.py`` turns the
-  pretrained all-MiniLM-L6-v2 BERT into a DistilBERT first; ``adapt.py`` holds the optional
-  domain adaptation on unlabelled headlines; ``news_check/`` the labelled news check set).
+  pretrained all-MiniLM-L6-v2 BERT into a DistilBERT first; ``adapt.py`` adapts it to news by
+  masked-language-model training on unlabelled headlines; ``news_check/`` holds the labelled
+  news check set).
 """

