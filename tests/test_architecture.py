@@ -48,15 +48,18 @@ def _layers_contract_on_a_copy(tmp_path: Path, injected: tuple[str, str] | None)
         path.write_text(path.read_text().replace("orchestrator.", "orch_copy."))
     if injected is not None:
         module, imported = injected
-        target = copy / module
-        target.write_text(target.read_text() + f"\nimport orch_copy.{imported}  # noqa\n")
+        target = copy / module  # an existing module, or a new one
+        target.parent.mkdir(exist_ok=True)
+        before = target.read_text() if target.exists() else '"""Added by the test."""\n'
+        target.write_text(before + f"\nimport orch_copy.{imported}  # noqa\n")
     config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]
     layers = next(c for c in config["contracts"] if c["type"] == "layers" and "containers" in c)
     listed = ", ".join(f'"{layer}"' for layer in layers["layers"])
+    exhaustive = str(layers.get("exhaustive", False)).lower()
     (tmp_path / "contract.toml").write_text(
         '[tool.importlinter]\nroot_packages = ["orch_copy"]\n\n'
         '[[tool.importlinter.contracts]]\nname = "layers"\ntype = "layers"\n'
-        f'containers = ["orch_copy"]\nlayers = [{listed}]\n'
+        f'containers = ["orch_copy"]\nexhaustive = {exhaustive}\nlayers = [{listed}]\n'
     )
     lint = Path(sys.executable).with_name("lint-imports")
     done = subprocess.run(
@@ -71,7 +74,8 @@ def _layers_contract_on_a_copy(tmp_path: Path, injected: tuple[str, str] | None)
 
 def test_the_layers_contract_refuses_upward_and_sibling_imports(tmp_path: Path) -> None:
     """The contract is not a formality: the same contract on a copy of the package is kept as
-    it is, and broken by one import up a layer or across independent siblings."""
+    it is, and broken by one import up a layer or across independent siblings, and by a new
+    folder or flat module that is not a declared layer (which could otherwise import anything)."""
     assert "Contracts: 1 kept, 0 broken" in _layers_contract_on_a_copy(tmp_path / "as-is", None)
     for module, imported in (
         ("common/clock.py", "jobs.analysis"),  # a helper reaching up to the job
@@ -82,3 +86,7 @@ def test_the_layers_contract_refuses_upward_and_sibling_imports(tmp_path: Path) 
         out = _layers_contract_on_a_copy(tmp_path / module.replace("/", "_"), (module, imported))
         assert "Contracts: 0 kept, 1 broken" in out, (module, imported, out[-1500:])
         assert f"orch_copy.{module[:-3].replace('/', '.')} -> orch_copy.{imported}" in out
+    for module in ("extra/__init__.py", "helpers.py"):
+        out = _layers_contract_on_a_copy(tmp_path / module.replace("/", "_"), (module, "cli.main"))
+        assert "Contracts: 0 kept, 1 broken" in out, (module, out[-1500:])
+        assert f"orch_copy.{module.split('/')[0].removesuffix('.py')}" in out
