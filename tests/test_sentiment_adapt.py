@@ -122,7 +122,7 @@ def test_tiny_build_with_mlm_and_self_training_reports_each_step(tmp_path):
     )  # fmt: skip
     meta = json.loads((train(config) / "metrics.json").read_text())
     mlm = meta["adaptation"]["mlm"]
-    assert mlm["texts"] == 96 and len(mlm["layers_loss_first_last_1"]) == 2
+    assert mlm["texts"] == 96 and len(mlm["layers_loss_first_last"]) == 2
     self_train = meta["adaptation"]["self_train"]
     assert 0 < sum(self_train["pseudo_labels"].values()) <= 3 * 8
     assert self_train["teacher_float"]["news_check"]["examples"] == len(news_check.load()[0])

@@ -64,15 +64,12 @@ def _mask(ids: torch.Tensor, mask: torch.Tensor, tokenizer, rate: float, gen: to
 
 def _batches(ids: list[torch.Tensor], batch_size: int, rng: np.random.Generator):
     """Endless right-padded (input_ids, mask) batches of ``ids``, reshuffled every pass."""
+    from models.sentiment.finetune import pad_rows
+
     while True:
         order = rng.permutation(len(ids))
         for start in range(0, len(order) - batch_size + 1, batch_size):
-            batch = [ids[i] for i in order[start : start + batch_size]]
-            input_ids = torch.zeros(len(batch), max(len(x) for x in batch), dtype=torch.long)
-            mask = torch.zeros_like(input_ids)
-            for r, x in enumerate(batch):
-                input_ids[r, : len(x)], mask[r, : len(x)] = x, 1
-            yield input_ids, mask
+            yield pad_rows([ids[i] for i in order[start : start + batch_size]])
 
 
 class _MLMHead(torch.nn.Module):
@@ -83,7 +80,8 @@ class _MLMHead(torch.nn.Module):
         dim = words.shape[1]
         self.transform, self.norm = torch.nn.Linear(dim, dim), torch.nn.LayerNorm(dim, eps=1e-12)
         self.bias = torch.nn.Parameter(torch.zeros(words.shape[0]))
-        self.words = words
+        # Tied, not owned: the frozen embedding table (same storage), kept out of parameters().
+        self.words = words.detach()
 
     def forward(self, hidden: torch.Tensor) -> torch.Tensor:
         return (
@@ -208,9 +206,9 @@ def adapted_encoder(config: TrainConfig):
         lr=config.mlm_lr, seed=config.seed, progress=config.progress,
     )  # fmt: skip
     record: dict = {"texts": len(texts)}
-    for phase, values in losses.items():
+    for phase, values in losses.items():  # mean loss of the first and the last 50 steps
         n = max(1, min(50, len(values) // 2))
-        record[f"{phase}_loss_first_last_{n}"] = [
+        record[f"{phase}_loss_first_last"] = [
             round(float(np.mean(x)), 3) for x in (values[:n], values[-n:])
         ]
     return encoder, record | {"seconds": round(time.perf_counter() - started, 1)}

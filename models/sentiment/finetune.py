@@ -44,7 +44,7 @@ class _PassThrough(torch.nn.Module):
         return inputs_embeds
 
 
-def _pad(rows: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+def pad_rows(rows: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
     """Right-pad token rows (ids or hidden states) to one width; returns (padded, mask)."""
     width = max(len(r) for r in rows)
     padded = rows[0].new_zeros((len(rows), width, *rows[0].shape[1:]))
@@ -73,7 +73,7 @@ def _frozen_bottom(model, n_frozen: int, ids: list[torch.Tensor], batch_size: in
     with torch.no_grad():
         for start in range(0, len(order), batch_size):
             chunk = order[start : start + batch_size]
-            input_ids, mask = _pad([ids[i] for i in chunk])
+            input_ids, mask = pad_rows([ids[i] for i in chunk])
             hidden = encoder(input_ids=input_ids, attention_mask=mask).last_hidden_state
             for row, i in enumerate(chunk):
                 cached[i] = hidden[row, : len(ids[i])].clone()
@@ -153,7 +153,7 @@ def fine_tune(config: TrainConfig, texts: list[str], labels: list[str], encoder=
             for batch in length_batches([len(x) for x in ids], config.batch_size, rng):
                 if len(losses) >= total:
                     break
-                hidden, mask = _pad([inputs[i] for i in batch])
+                hidden, mask = pad_rows([inputs[i] for i in batch])
                 logits = model(inputs_embeds=hidden, attention_mask=mask).logits
                 loss = loss_fn(logits, target[batch])
                 loss.backward()
