@@ -95,6 +95,30 @@ class Decision(_Part):
     """Whether ``confidence`` is a calibrated probability (``signal.mode = "calibrated"``)."""
 
 
+class RiskForecast(_Part):
+    """Today's expected move: the risk of the business date's session (``premarket.risk``),
+    from the symbol's bars up to the previous close. Returns are open-to-close log returns."""
+
+    sigma_oc: float
+    """Standard deviation of the session's return, a fraction (0.014: about ±1.4%)."""
+    expected_move_pct: float
+    """``100 * sigma_oc``: the "±1.4% expected" figure."""
+    range_hl: float
+    """Expected ``log(high / low)`` of the session, a fraction."""
+    p10: float
+    p90: float
+    """10% and 90% quantiles of the session's return (an 80% band)."""
+    normal_sigma_oc: float | None
+    """The symbol's normal: the median forecast of its previous 63 sessions (None: too new)."""
+    ratio: float | None
+    """``sigma_oc / normal_sigma_oc``."""
+    high_risk: bool
+    """``ratio`` at or above the model's ``high_risk_ratio``."""
+    own_har: bool
+    """Whether the symbol's own HAR took part (False: too little history, the panel alone)."""
+    model_version: str
+
+
 class SymbolSignal(_Part):
     """A symbol that was analysed."""
 
@@ -112,6 +136,8 @@ class SymbolSignal(_Part):
     """P(the session moves up, open to close); set by the calibrated rule only."""
     calibrated: bool = False
     """Whether ``confidence`` is a calibrated probability (``signal.mode = "calibrated"``)."""
+    risk: RiskForecast | None = None
+    """Today's expected move; None when the symbol's history is too short for it."""
 
     @property
     def price(self) -> PricePrediction:

@@ -33,6 +33,7 @@ from orchestrator.forecast.breaker import BreakerBoard
 from orchestrator.forecast.chain import ChainOutcome, ForecastChain
 from orchestrator.forecast.targets import TargetClient
 from orchestrator.jobs.assemble import build_signal, performance_metrics
+from orchestrator.signals.risk import risk_forecasts
 from orchestrator.jobs.stages import RunState, elapsed_ms
 from orchestrator.notify.alerts import (
     RUN_FAILED,
@@ -91,6 +92,9 @@ async def _analyse(
     await run.load_market(market, limit)
     run.latency["market_data_ms"] = elapsed_ms(t)
     t = time.perf_counter()
+    risk = await asyncio.to_thread(risk_forecasts, run.risk_bars)
+    run.latency["risk_ms"] = elapsed_ms(t)
+    t = time.perf_counter()
     await run.load_news(news, offline, limit)
     run.latency["news_ms"] = elapsed_ms(t)
     t = time.perf_counter()
@@ -104,7 +108,12 @@ async def _analyse(
     for symbol in run.symbols:
         if symbol in outcomes:
             signals[symbol] = build_signal(
-                run.bars[symbol], outcomes[symbol], sentiments[symbol], settings, fresh
+                run.bars[symbol],
+                outcomes[symbol],
+                sentiments[symbol],
+                settings,
+                fresh,
+                risk.get(symbol),
             )
         else:
             signals[symbol] = SymbolFailure(success=False, error=run.failed.get(symbol))

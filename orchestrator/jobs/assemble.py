@@ -12,6 +12,7 @@ from orchestrator.documents.run import (
     Components,
     PerformanceMetrics,
     PricePrediction,
+    RiskForecast,
     SentimentAnalysis,
     SymbolFailure,
     SymbolSignal,
@@ -29,6 +30,7 @@ def build_signal(
     sentiment: SentimentAnalysis,
     settings: Settings,
     fresh_since: date,
+    risk: RiskForecast | None = None,
 ) -> SymbolSignal:
     f = outcome.result
     decision = combine(f, sentiment, settings.signal)
@@ -38,6 +40,7 @@ def build_signal(
         current_price=round(bars.close[-1], 4),
         data_as_of=bars.last_date,
         stale=bars.last_date < fresh_since,
+        **({"risk": risk} if risk is not None else {}),
         components=Components(
             price_prediction=PricePrediction(
                 model_used=f.model_used,

@@ -19,6 +19,7 @@ from orchestrator.documents.run import RunError, SentimentAnalysis
 from orchestrator.forecast.breaker import BreakerBoard
 from orchestrator.forecast.chain import ChainOutcome, ForecastChain
 from orchestrator.forecast.targets import TargetClient
+from orchestrator.signals.risk import HISTORY_BARS
 from orchestrator.signals.news_sentiment import no_news, score_texts, summarize, unavailable
 from premarket.protocol import is_ticker
 from premarket.settings import Settings
@@ -51,6 +52,9 @@ class RunState:
         self.as_of = as_of
         self.errors: list[RunError] = []
         self.bars: dict[str, Bars] = {}
+        """The bars the model services get (``chain.history_days``)."""
+        self.risk_bars: dict[str, Bars] = {}
+        """The longer history the risk model reads (``signals.risk.HISTORY_BARS``)."""
         self.failed: dict[str, str] = {}
         self.articles: dict[str, list[Article]] = {}
         self.news_errors: dict[str, str] = {}
@@ -66,6 +70,7 @@ class RunState:
     async def load_market(self, market: MarketData, limit: asyncio.Semaphore) -> None:
         need = self.settings.chain.min_history_days
         days = max(self.settings.chain.history_days, need)
+        fetch = max(days, HISTORY_BARS)
 
         async def one(symbol: str) -> None:
             if not is_ticker(symbol):
@@ -73,7 +78,7 @@ class RunState:
                 return
             async with limit:
                 try:
-                    bars = await market.history(symbol, days)
+                    bars = await market.history(symbol, fetch)
                 except MarketDataError as exc:
                     self.fail(symbol, "market_data", str(exc))
                     return
@@ -89,7 +94,8 @@ class RunState:
                     f"the models need at least {need}",
                 )
                 return
-            self.bars[symbol] = bars
+            self.risk_bars[symbol] = bars
+            self.bars[symbol] = bars.tail(days)
 
         await asyncio.gather(*(one(s) for s in self.symbols))
 
