@@ -12,8 +12,8 @@ refits it every 21 sessions on the past only.
 from __future__ import annotations
 
 import argparse
-import sys
 import hashlib
+import sys
 from pathlib import Path
 
 import numpy as np

@@ -33,7 +33,6 @@ from orchestrator.forecast.breaker import BreakerBoard
 from orchestrator.forecast.chain import ChainOutcome, ForecastChain
 from orchestrator.forecast.targets import TargetClient
 from orchestrator.jobs.assemble import build_signal, performance_metrics
-from orchestrator.signals.risk import risk_forecasts
 from orchestrator.jobs.stages import RunState, elapsed_ms
 from orchestrator.notify.alerts import (
     RUN_FAILED,
@@ -47,6 +46,7 @@ from orchestrator.notify.alerts import (
     dispatch,
     signal_alerts,
 )
+from orchestrator.signals.risk import risk_forecasts
 from orchestrator.storage.store import Store
 from orchestrator.tracking.cost import run_cost
 from premarket.settings import Settings

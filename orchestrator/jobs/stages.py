@@ -19,8 +19,8 @@ from orchestrator.documents.run import RunError, SentimentAnalysis
 from orchestrator.forecast.breaker import BreakerBoard
 from orchestrator.forecast.chain import ChainOutcome, ForecastChain
 from orchestrator.forecast.targets import TargetClient
-from orchestrator.signals.risk import HISTORY_BARS
 from orchestrator.signals.news_sentiment import no_news, score_texts, summarize, unavailable
+from orchestrator.signals.risk import HISTORY_BARS
 from premarket.protocol import is_ticker
 from premarket.settings import Settings
 
