@@ -3,7 +3,9 @@
 ``run_backtest(BacktestConfig(...))`` forecasts every next close in a period with each tier
 (TFT, N-HITS, statistical) and the baselines (random walk, drift, GARCH, historical quantiles),
 each day from data up to that day only, and scores them (``report``, with Diebold-Mariano
-tests in ``dm``), trades their signals (``strategy``) and draws them (``charts``).
+tests in ``dm``), trades their signals (``strategy``) and draws them (``charts``). The risk
+section (``risk_run``) scores the session's risk forecasts: the risk model against the GARCH
+and HAR anchors and the tiers' bands, the high-risk flag, and sizing by risk.
 ``premarket backtest`` is its command line (``orchestrator.cli.backtest``).
 """
 
@@ -20,6 +22,7 @@ from orchestrator.backtest.engine import walk_forward
 from orchestrator.backtest.machine import machine_info
 from orchestrator.backtest.report import Report, summarize
 from orchestrator.backtest.report import _clean as report_clean
+from orchestrator.backtest.risk_run import risk_backtest
 from orchestrator.backtest.tiers import MODEL_TIERS, Tier, load_tiers
 from premarket.protocol import RECOMMENDATION_THRESHOLD
 from premarket.settings import SignalSettings
@@ -81,6 +84,10 @@ def run_backtest(
         signal_threshold=config.signal_threshold,
         settings=settings,
     )
+    report.summary["risk"], report.risk_rows = risk_backtest(
+        histories, run.predictions, config.start, config.end, config.cost_bps
+    )
+    report.summary["risk"] = report_clean(report.summary["risk"])
     sessions = calibration.sessions(histories)
     calibration.attach_tier_calibration(report.summary, run.predictions, sessions)
     if config.news:

@@ -24,6 +24,8 @@ class Report:
     equity: dict[str, pd.Series]
     """Equal-weight equity curve per tier and for buy-and-hold, indexed by target day."""
     predictions: pd.DataFrame
+    risk_rows: pd.DataFrame | None = None
+    """The risk forecasts of every forecaster (``risk_forecasts``), when the section ran."""
 
 
 def _accuracy(frame: pd.DataFrame) -> dict[str, Any]:

@@ -71,6 +71,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=Path,
         help="with --news: write the signal's rows (for models.decision.train)",
     )
+    parser.add_argument(
+        "--predictions",
+        type=Path,
+        help="write the risk model's forecasts, one row per symbol and target session "
+        "(symbol,date,sigma_oc,range_hl,p10,p90,...; open-to-close log returns)",
+    )
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
 
@@ -126,6 +132,16 @@ def run(args: argparse.Namespace) -> int:
     out = Console(width=None if sys.stdout.isatty() else 150)
     for table in [*overall_tables(report.summary), symbol_table(report.summary)]:
         out.print(table)
+    risk = report.summary.get("risk", {})
+    if "forecasters" in risk:
+        from orchestrator.backtest.risk_report import risk_table
+        from orchestrator.backtest.risk_strategy import sizing_table
+
+        out.print(risk_table(risk))
+        if "sessions" in risk.get("sizing", {}):
+            out.print(sizing_table(risk["sizing"]))
+    elif "skipped" in risk:
+        print(f"skipped risk: {risk['skipped']}", file=sys.stderr)
     if "signal" in report.summary:
         from orchestrator.backtest.signal_report import signal_tables
 
@@ -135,6 +151,14 @@ def run(args: argparse.Namespace) -> int:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(report.summary, indent=2) + "\n")
         print(f"figures written to {args.json}", file=sys.stderr)
+    if args.predictions:
+        if report.risk_rows is None:
+            print("error: --predictions: the risk section did not run", file=sys.stderr)
+            return 2
+        from orchestrator.backtest.risk_report import write_predictions
+
+        path = write_predictions(report.risk_rows, args.predictions)
+        print(f"risk forecasts written to {path}", file=sys.stderr)
     if args.plots:
         from orchestrator.backtest.charts import write_charts
 
