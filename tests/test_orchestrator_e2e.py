@@ -48,6 +48,10 @@ def test_all_services_up_the_primary_answers(tmp_path: Path, services) -> None:
         assert 0 <= price["confidence"] <= 1 and 0 <= signal["confidence"] <= 1
         assert price["quantiles"]["p10"] <= price["quantiles"]["p50"] <= price["quantiles"]["p90"]
         assert signal["current_price"] == pytest.approx(price["forecast_path"][0], rel=0.25)
+        risk = signal["risk"]  # today's expected move rides with every signal, whatever the tier
+        assert 0.002 < risk["sigma_oc"] < 0.2 and risk["p10"] < 0 < risk["p90"]
+        assert risk["expected_move_pct"] == pytest.approx(100 * risk["sigma_oc"], abs=1e-3)
+        assert risk["range_hl"] > risk["sigma_oc"] and risk["own_har"]
     news = doc["trading_signals"]["MSFT"]["components"]["sentiment_analysis"]
     assert news["source"] in ("model", "lexicon") and news["article_count"] >= 1
     assert -1 <= news["signal"] <= 1
