@@ -168,11 +168,18 @@ def fit_logistic(
 
 
 def fit_model(
-    x: np.ndarray, y: np.ndarray, moves: np.ndarray, *, version: str, l2: float = L2, **fit: Any
+    x: np.ndarray,
+    y: np.ndarray,
+    moves: np.ndarray,
+    *,
+    version: str,
+    l2: float = L2,
+    min_rows: int = MIN_ROWS,
+    **fit: Any,
 ) -> DecisionModel:
     """Fit on rows ``x`` with outcomes ``y`` (1 = session up) and session returns ``moves``."""
-    intercept, weights, zeroed = fit_logistic(x, y, l2)
-    fit["min_rows"] = MIN_ROWS
+    intercept, weights, zeroed = fit_logistic(x, y, l2, min_rows)
+    fit["min_rows"] = min_rows
     return DecisionModel(
         version=version,
         intercept=intercept,

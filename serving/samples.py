@@ -34,7 +34,7 @@ def price_rows(
 
 
 def forecast_body(symbol: str = "AAPL", count: int = 30, as_of: str = DEMO_AS_OF) -> dict:
-    """The original callers' flat body (ORIGIN.md section 1) over real rows."""
+    """The original callers' flat body (docs/ORIGIN.md section 1) over real rows."""
     rows, _ = price_rows(symbol, count, as_of)
     return {
         "symbol": symbol,

@@ -220,6 +220,14 @@ def test_fit_model_records_what_it_was_fitted_on() -> None:
     model = fit_model(x, y, np.full(1000, 0.01), version="v", price_tier="statistical")
     assert model.fit["rows"] == 1000 and model.fit["price_tier"] == "statistical"
     assert model.mean_abs_move == pytest.approx(0.01)
+    assert model.fit["min_rows"] == 500 and model.fit["zeroed"] == []
+
+
+def test_fit_model_keeps_features_with_too_few_rows_at_zero() -> None:
+    x, y = synthetic(1000, 1.0, 1.0)
+    model = fit_model(x, y, np.full(1000, 0.01), version="v", min_rows=2000)
+    assert model.coefficients == [0.0, 0.0] and model.fit["min_rows"] == 2000
+    assert model.fit["zeroed"] == ["price_edge", "news"]
 
 
 def test_every_tier_carries_a_calibration_block() -> None:

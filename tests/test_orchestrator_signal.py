@@ -1,4 +1,4 @@
-"""Sentiment per symbol and the combined signal (ORIGIN.md sections 3 and 5), plus light imports."""
+"""Sentiment per symbol and the combined signal (docs/ORIGIN.md sections 3 and 5), plus light imports."""
 
 from __future__ import annotations
 

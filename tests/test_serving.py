@@ -1,6 +1,6 @@
 """The three model services as real ``bentoml serve`` processes, over HTTP on loopback.
 
-Compatibility is checked by replaying what the original callers sent (ORIGIN.md section 1: the
+Compatibility is checked by replaying what the original callers sent (docs/ORIGIN.md section 1: the
 flat body with 30 real daily rows, a bearer token) and checking every field and type of the
 answer, in both dialects, on both forecast services.
 """

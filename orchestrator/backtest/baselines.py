@@ -32,11 +32,6 @@ def _log_returns(window: Window, lookback: int) -> np.ndarray:
     return np.diff(np.log(closes))
 
 
-def _direction_confidence(p_up: float) -> float:
-    """The probability that the direction called (the likelier one) comes true."""
-    return max(p_up, 1.0 - p_up)
-
-
 class HistoricalQuantile:
     """Next close = today's close times the empirical quantiles of the last ``lookback``
     daily log returns; the point is the median, the confidence the share of days on its side."""

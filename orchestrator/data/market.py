@@ -155,7 +155,7 @@ class OfflineMarketData:
 
 
 class YahooMarketData:
-    """Bars from the Yahoo Finance chart API (``ORIGIN.md`` section 4)."""
+    """Bars from the Yahoo Finance chart API (``docs/ORIGIN.md`` section 4)."""
 
     def __init__(
         self,

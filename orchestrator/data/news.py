@@ -135,7 +135,7 @@ def _days(first: date, last: date) -> list[date]:
 
 
 class YahooNews:
-    """The Yahoo Finance RSS 2.0 headline feed (``ORIGIN.md`` section 3)."""
+    """The Yahoo Finance RSS 2.0 headline feed (``docs/ORIGIN.md`` section 3)."""
 
     def __init__(
         self, client: httpx.AsyncClient, *, url: str = YAHOO_RSS_URL, timeout_s: float = 10.0

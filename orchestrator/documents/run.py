@@ -45,7 +45,7 @@ class ArticleScore(_Part):
 
 
 class SentimentAnalysis(_Part):
-    """The news component of a signal (``ORIGIN.md`` section 3 plus the articles scored)."""
+    """The news component of a signal (``docs/ORIGIN.md`` section 3 plus the articles scored)."""
 
     sentiment: str  # BULLISH, BEARISH or NEUTRAL
     signal: float

@@ -1,7 +1,7 @@
 """Price forecast + news sentiment -> one action.
 
 ``signal.mode`` picks the rule: ``calibrated`` (default, :mod:`orchestrator.signals.calibrated`)
-or ``original``, ``ORIGIN.md`` section 5's rule kept for compatibility, described below. The
+or ``original``, ``docs/ORIGIN.md`` section 5's rule kept for compatibility, described below. The
 original rule's confidence is a weighted mean of two confidences, not a probability of anything
 measured (a coin-flip forecast plus any news scores at least 0.55).
 

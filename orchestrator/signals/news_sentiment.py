@@ -1,4 +1,4 @@
-"""News sentiment per symbol (``ORIGIN.md`` section 3), read correctly.
+"""News sentiment per symbol (``docs/ORIGIN.md`` section 3), read correctly.
 
 Each article scores P(positive) - P(negative) from the classifier's full answer (neutral
 probability counts by pulling the score toward 0); the original read element 0 of a sorted

@@ -1,6 +1,6 @@
 """The wire protocol shared by the model services and the orchestrator.
 
-Two dialects reach every forecast service (see ORIGIN.md of the original system):
+Two dialects reach every forecast service (see docs/ORIGIN.md of the original system):
 
 1. the original flat body at ``POST /predict``: ``{"symbol", "sequence_data", ...}`` answered by
    a flat object (``success``, ``model_used``, ``predicted_price``, ...);
