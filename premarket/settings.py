@@ -7,11 +7,14 @@ Nested fields use a double underscore: ``PREMARKET_TFT__URL``, ``PREMARKET_ALERT
 
 from __future__ import annotations
 
+import difflib
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any
 
 from pydantic import (
+    BaseModel,
     Field,
     ValidationError,
     ValidationInfo,
@@ -194,7 +197,60 @@ def load_settings(**overrides: Any) -> Settings:
     return _build(overrides)
 
 
+OTHER_VARIABLES = frozenset(
+    {
+        CONFIG_ENV,
+        # the model services' own (serving/): model tags, threads, queue, timeouts, int8, token
+        "PREMARKET_TFT_TAG",
+        "PREMARKET_NHITS_TAG",
+        "PREMARKET_SENTIMENT_TAG",
+        "PREMARKET_TORCH_THREADS",
+        "PREMARKET_QUEUE_CAPACITY",
+        "PREMARKET_READ_TIMEOUT_S",
+        "PREMARKET_SENTIMENT_INT8",
+        "PREMARKET_SERVICE_TOKEN",
+        # the test suite's and the benchmarks' switches
+        "PREMARKET_SKIP_POSTGRES",
+        "PREMARKET_SKIP_BROWSER",
+        "PREMARKET_PG_BIN",
+        "PREMARKET_CHROMIUM",
+        "PREMARKET_BENCH_LOAD_S",
+        "PREMARKET_FUZZ_REQUESTS",
+    }
+)
+"""``PREMARKET_*`` variables that are not settings of the orchestrator but are read elsewhere."""
+
+
+def setting_variables() -> set[str]:
+    """Every environment variable name that sets something: a field, or a section's field."""
+    names = set(OTHER_VARIABLES)
+    for name, field in Settings.model_fields.items():
+        names.add(f"PREMARKET_{name.upper()}")
+        section = field.annotation
+        if isinstance(section, type) and issubclass(section, BaseModel):
+            names.update(f"PREMARKET_{name.upper()}__{sub.upper()}" for sub in section.model_fields)
+    return names
+
+
+def unknown_variables(environ: Mapping[str, str] | None = None) -> list[str]:
+    """The ``PREMARKET_*`` variables that set nothing (a typo would otherwise be ignored)."""
+    environ = os.environ if environ is None else environ
+    known = setting_variables()
+    return sorted(
+        k for k in environ if k.upper().startswith("PREMARKET_") and k.upper() not in known
+    )
+
+
+def _refuse_unknown_variables() -> None:
+    unknown = unknown_variables()
+    if unknown:
+        guess = difflib.get_close_matches(unknown[0].upper(), setting_variables(), n=1)
+        hint = f" (did you mean {guess[0]}?)" if guess else ""
+        raise SettingsError(f"{unknown[0]}: not a setting{hint}; unset it or fix its name")
+
+
 def _build(overrides: dict[str, Any]) -> Settings:
+    _refuse_unknown_variables()
     try:
         return Settings(**overrides)
     except PydanticSettingsError as exc:

@@ -3,7 +3,8 @@
 Concurrent requests share one forward pass: the routes hand each request to ``forecast_batch``
 through the service's own client (``self.to_async``), which is where BentoML's adaptive batching
 collects them. Each request is validated on its own before it joins a batch, and an item the
-model still cannot take fails alone (a 422 naming it); its batch-mates are answered.
+model still cannot take fails alone (a 500: past validation it is a model fault); its
+batch-mates are answered.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ logger = logging.getLogger("premarket.serving")
 MAX_BATCH = 64
 CAPACITY = 64
 """Requests in flight before a 503: one full batch waiting while another runs."""
-CANNOT_FORECAST = "the model cannot forecast these rows (valid, but beyond what it can compute)"
+MODEL_FAULT = "the forward pass failed on these rows (a model fault; see the service log)"
 
 
 class BatchItem(ForecastInput):
@@ -51,7 +52,8 @@ class BatchItem(ForecastInput):
 
 class BatchOutcome(BaseModel):
     """One answer of a batch: a forecast, or why this item alone could not have one (``status``
-    503: the model is not ready; 4xx: this item, naming ``field``)."""
+    503: the model is not ready; 500: the forward pass failed on input that passed validation,
+    a fault of the model, not of the caller)."""
 
     forecast: PriceForecast | None = None
     error: str | None = None
@@ -145,7 +147,9 @@ def _forecast_group(
     model, items: list[BatchItem], group: list[int], importance: bool
 ) -> list[BatchOutcome]:
     """Forecast ``items[group]`` in one forward pass; if that fails, item by item, so that the
-    one the model cannot take fails alone (a 422 naming its rows) and the others are answered."""
+    one the model cannot take fails alone and the others are answered. Input was validated
+    before (4xx); a forward pass that still fails is the model's fault, answered 500, so a
+    client's circuit breaker counts it and a TFT that fails every input is skipped and alerted."""
     if not group:
         return []
     requests = [(items[i].symbol, items[i].sequence_data, items[i].dates) for i in group]
@@ -157,7 +161,7 @@ def _forecast_group(
     except Exception:
         if len(group) == 1:
             logger.exception("tft: one item could not be forecast")
-            return [BatchOutcome(status=422, error=CANNOT_FORECAST)]
+            return [BatchOutcome(status=500, error=MODEL_FAULT, field="model")]
         logger.warning("tft: a batch of %d failed; forecasting its items one by one", len(group))
     return [_forecast_group(model, items, [i], importance)[0] for i in group]
 

@@ -62,7 +62,8 @@ def test_a_poison_item_fails_alone_while_its_batch_mates_succeed(services):
 
 def test_an_item_the_model_cannot_take_fails_alone_in_the_forward_pass(tiny_models):
     """Past validation, an item that still breaks the TFT's forward pass is forecast alone
-    and refused (422); its batch-mates get their forecasts."""
+    and answered 500 (a model fault the client's breaker counts, not a 4xx blaming the
+    caller); its batch-mates get their forecasts."""
     from models import store
     from models.tft.predictor import TFTPredictor
     from serving.tft_service import BatchItem, _forecast_group
@@ -73,8 +74,8 @@ def test_an_item_the_model_cannot_take_fails_alone_in_the_forward_pass(tiny_mode
     poison.dates = _dates_up_to(date(9999, 12, 31), 30)  # unvalidated: no date after it
     items = [good[0], poison, good[1]]
     outcomes = _forecast_group(model, items, [0, 1, 2], importance=False)
-    assert [o.status for o in outcomes] == [200, 422, 200]
-    assert outcomes[1].field == "sequence_data" and outcomes[1].forecast is None
+    assert [o.status for o in outcomes] == [200, 500, 200]
+    assert outcomes[1].field == "model" and outcomes[1].forecast is None
     alone = _forecast_group(model, good, [0, 1], importance=False)
     for mate, single in zip((outcomes[0], outcomes[2]), alone, strict=True):
         assert mate.forecast.forecast_path == pytest.approx(single.forecast.forecast_path)

@@ -44,15 +44,22 @@ def premarket(tmp_path: Path, *args: str, env: dict | None = None) -> subprocess
     [
         ("[chain]\nretry = 2\n", {}, ["crontab"], "chain.retry"),
         (None, {"PREMARKET_CONFIG": "/nowhere/premarket.toml"}, ["crontab"], "PREMARKET_CONFIG"),
-        (None, {"PREMARKET_CHAIN__RETRY": "2"}, ["crontab"], "chain.retry"),
+        (None, {"PREMARKET_CHAIN__RETRY": "2"}, ["crontab"], "PREMARKET_CHAIN__RETRY"),
         (None, {"PREMARKET_TFT__URL": "not-a-url"}, ["crontab"], "tft.url"),
         (None, {"PREMARKET_SIGNAL__PRICE_WEIGHT": "0.9"}, ["crontab"], "price_weight"),
         (None, {"PREMARKET_CHAIN__ENSEMBLE_WEIGHTS": "[0.9, 0.4]"}, ["crontab"], "ensemble_w"),
         (None, {"PREMARKET_SCHEDULE__SLOTS": '["6:3x"]'}, ["schedule", "--once"], "schedule.slots"),
         (None, {"PREMARKET_SCHEDULE__TIMEZONE": "Mars/Base"}, ["crontab"], "schedule.timezone"),
         (None, {}, ["analyze", "--offline", "--symbols", ""], "--symbols"),
+        # misspelled top-level variables were ignored, and a ./premarket.db appeared (issue 27.10)
+        (None, {"PREMARKET_DATABSE_URL": "sqlite:///x.db"}, ["analyze", "--offline"],
+         "did you mean PREMARKET_DATABASE_URL"),
+        (None, {"PREMARKET_SYMBOL": "AAPL"}, ["crontab"], "did you mean PREMARKET_SYMBOLS"),
+        (None, {"PREMARKET_ALERTS_SLACK_WEBHOOK_URL": "https://example.invalid/x"}, ["crontab"],
+         "did you mean PREMARKET_ALERTS__SLACK_WEBHOOK_URL"),
+        (None, {"PREMARKET_API_TOKEN": "s3cret"}, ["crontab"], "did you mean PREMARKET_API__TOKEN"),
     ],
-)
+)  # fmt: skip
 def test_a_typo_is_one_line_naming_the_setting(
     tmp_path: Path, toml: str | None, env: dict, args: list[str], named: str
 ) -> None:
@@ -60,9 +67,11 @@ def test_a_typo_is_one_line_naming_the_setting(
         (tmp_path / "premarket.toml").write_text(toml)
         env = {**env, "PREMARKET_CONFIG": str(tmp_path / "premarket.toml")}
     result = premarket(tmp_path, *args, env=env)
-    assert result.returncode != 0
+    assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and named in lines[0], result.stderr
+    assert "s3cret" not in result.stderr + result.stdout
+    assert not (tmp_path / "premarket.db").exists()
 
 
 def test_a_failed_slot_is_logged_in_one_line(tmp_path: Path, caplog) -> None:
