@@ -110,6 +110,7 @@ class ModelStub(_Server):
 
     ``faults`` is a queue of what the next requests get instead of an answer: an HTTP status
     (int), ``"garbage"`` (not JSON), ``"schema"`` (JSON of the wrong shape) or ``"hang"``.
+    ``gate``, when set to a ``threading.Event``, holds every answer until the test sets it.
     """
 
     def __init__(
@@ -126,10 +127,13 @@ class ModelStub(_Server):
         self.confidence = confidence
         self.faults: list[Any] = []
         self.hang_s = 5.0
+        self.gate: threading.Event | None = None
         self.lock = threading.Lock()
         super().__init__()
 
     def handle(self, method: str, path: str, raw: bytes) -> tuple[int, Any, str]:
+        if self.gate is not None:
+            self.gate.wait(timeout=60)
         with self.lock:
             fault = self.faults.pop(0) if self.faults else None
         if fault == "hang":

@@ -148,6 +148,67 @@ def test_breaker_opens_persists_and_half_opens(tmp_path: Path, tft, nhits, bars:
     assert BreakerBoard(settings)["tft"].state == "closed"
 
 
+def test_a_successful_probe_serves_every_symbol_of_the_run(tmp_path: Path, tft, nhits, bars):
+    """Symbols that ask while another symbol's half-open probe is out wait for its verdict: a
+    recovered primary answers all of them, and none carries a stale "circuit open" reason."""
+    import threading
+
+    import httpx
+
+    from orchestrator.forecast.chain import ForecastChain
+
+    settings = make_settings(tmp_path, tft.url, nhits.url, DEAD_URL, chain={"retries": 0})
+    board = BreakerBoard(settings)
+    breaker = board["tft"]
+    breaker.state, breaker.failures, breaker.opened_at = "open", 10, 0.0  # cool-down long past
+    tft.gate = threading.Event()
+
+    def open_gate_once_the_probe_arrived() -> None:
+        while not tft.requests:  # the probe is held in the stub until then
+            threading.Event().wait(0.01)
+        tft.gate.set()
+
+    async def go():
+        async with httpx.AsyncClient() as http:
+            chain = ForecastChain(settings, http, board)
+            return await asyncio.gather(*(chain.forecast(bars) for _ in range(4)))
+
+    releaser = threading.Thread(target=open_gate_once_the_probe_arrived)
+    releaser.start()
+    outcomes = asyncio.run(go())
+    releaser.join()
+    assert [o.tier for o in outcomes] == ["tft"] * 4
+    assert all(o.fallback_reason is None for o in outcomes)
+    assert breaker.state == "closed" and not nhits.requests
+
+
+def test_a_failed_probe_refuses_the_waiting_symbols_truthfully(tmp_path: Path, tft, nhits, bars):
+    import threading
+
+    import httpx
+
+    from orchestrator.forecast.chain import ForecastChain
+
+    settings = make_settings(tmp_path, tft.url, nhits.url, DEAD_URL, chain={"retries": 0})
+    board = BreakerBoard(settings)
+    board["tft"].state, board["tft"].failures, board["tft"].opened_at = "open", 3, 0.0
+    tft.faults += [500]
+    tft.gate = threading.Event()
+    tft.gate.set()
+
+    async def go():
+        async with httpx.AsyncClient() as http:
+            chain = ForecastChain(settings, http, board)
+            return await asyncio.gather(*(chain.forecast(bars) for _ in range(3)))
+
+    outcomes = asyncio.run(go())
+    assert [o.tier for o in outcomes] == ["nhits"] * 3 and len(tft.requests) == 1
+    probe = [o for o in outcomes if o.calls[0].outcome != "skipped (circuit open)"]
+    assert len(probe) == 1 and probe[0].calls[0].outcome == "server"
+    refused = [o for o in outcomes if o.calls[0].outcome == "skipped (circuit open)"]
+    assert all("circuit open after 4 failures" in o.fallback_reason for o in refused)
+
+
 def test_a_hanging_primary_leaves_the_backup_its_share_of_the_deadline(
     tmp_path: Path, tft, nhits, bars
 ) -> None:

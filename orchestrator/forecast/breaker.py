@@ -2,13 +2,17 @@
 
 A breaker opens after ``breaker_failures`` consecutive failures of its service and then skips it
 for ``breaker_cooldown_s``; after that one probe call is let through (half-open): success closes
-it, failure opens it again. Without persistence every cron run would pay three timeouts against a
+it, failure opens it again. While that probe is out, the run's other calls to the service wait
+for its verdict (``settled``) instead of being refused: a recovered service then serves the rest
+of the run, and "circuit open" is only ever said of a call that really was refused. Without
+persistence every cron run would pay three timeouts against a
 dead service before falling back. Rejections of our own bad input (4xx) are not failures of the
 service and do not count.
 """
 
 from __future__ import annotations
 
+import asyncio
 import fcntl
 import json
 import logging
@@ -47,6 +51,27 @@ class Breaker:
     _probing: bool = False
     _used: bool = False
 
+    def __post_init__(self) -> None:
+        self._verdict: asyncio.Event | None = None  # not a field: never saved or copied
+
+    @property
+    def probing(self) -> bool:
+        """A half-open probe is out and its verdict not in yet."""
+        return self.state == "half_open" and self._probing
+
+    async def settled(self) -> None:
+        """Wait until the probe that is out succeeds, fails or is released."""
+        if not self.probing:
+            return
+        if self._verdict is None:
+            self._verdict = asyncio.Event()
+        await self._verdict.wait()
+
+    def _settle(self) -> None:
+        if self._verdict is not None:
+            self._verdict.set()
+            self._verdict = None
+
     @property
     def used(self) -> bool:
         """Did this process record anything (so its state is news to write back)?"""
@@ -67,6 +92,7 @@ class Breaker:
     def record_success(self) -> None:
         self.state, self.failures, self.opened_at, self._probing = "closed", 0, None, False
         self._used = True
+        self._settle()
 
     def record_failure(self, error: str, now: float | None = None) -> None:
         self.failures += 1
@@ -76,10 +102,12 @@ class Breaker:
             self.state = "open"
             self.opened_at = time.time() if now is None else now
         self._probing = False
+        self._settle()
 
     def release(self) -> None:
         """A let-through call ended without a verdict on the service (e.g. our input was bad)."""
         self._probing = False
+        self._settle()
 
     def snapshot(self, now: float | None = None) -> dict:
         now = time.time() if now is None else now

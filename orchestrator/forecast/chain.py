@@ -98,6 +98,14 @@ class ForecastChain:
         against its breaker, so a hung service is skipped by later symbols and runs.
         """
         breaker = self.board[name]
+        t0 = time.perf_counter()
+        if breaker.probing:  # another symbol's probe is out: its verdict decides for this one
+            try:
+                async with asyncio.timeout(budget_s):
+                    await breaker.settled()
+            except TimeoutError:
+                pass
+            budget_s = max(budget_s - (time.perf_counter() - t0), 0.001)
         if not breaker.allow():
             reasons.append(
                 f"{name}: circuit open after {breaker.failures} failures "
