@@ -100,7 +100,7 @@ class SignalSettings(Section):
     ``calibrated`` (default): the decision model (``premarket.decision``) turns the price
     forecast and the news into P(the session moves up, open to close); the confidence is that
     probability for the signal's direction, and BUY/SELL needs ``weak_probability`` and an
-    expected edge of ``min_edge_bps``. ``original``: ORIGIN.md section 5's weighted rule (0.6
+    expected edge of ``min_edge_bps``. ``original``: docs/ORIGIN.md section 5's weighted rule (0.6
     price, 0.4 sentiment, thresholds 0.5/0.2), kept for compatibility; its confidence is NOT a
     calibrated probability.
     """
@@ -186,7 +186,7 @@ class ApiSettings(Section):
 
 
 class PaperSettings(Section):
-    """Paper-trading rules (ORIGIN.md section 5).
+    """Paper-trading rules (docs/ORIGIN.md section 5).
 
     The ``*_pct`` rules keep the original's names but are fractions: 0.05 is 5 % of equity.
     """
@@ -201,6 +201,26 @@ class PaperSettings(Section):
         default=1_000.0,
         ge=0,
         description="No order smaller than this (dollars): no 7-share positions to fill a cap.",
+    )
+    sizing: Literal["risk", "fixed"] = Field(
+        default="risk",
+        description=(
+            "How a new position is sized. 'risk': to a risk budget, notional = equity * "
+            "risk_per_trade_pct / sigma_oc (the signal's forecast sigma of its session), at most "
+            "max_position_pct of equity; a signal without a risk forecast (older runs) is sized "
+            "'fixed'. 'fixed': max_position_pct of equity. Either way within max_total_risk_pct, "
+            "the cash and min_order_usd; orders, positions and trades record which was used."
+        ),
+    )
+    risk_per_trade_pct: float = Field(
+        default=0.0005,
+        gt=0,
+        le=1,
+        description=(
+            "With sizing = 'risk': the share of equity one forecast sigma of a new position's "
+            "session puts at stake (0.0005 = 0.05%: a 1% sigma gets 5% of equity, the default "
+            "max_position_pct cap; a 2% sigma 2.5%; a 4% sigma 1.25%)."
+        ),
     )
 
 

@@ -19,20 +19,22 @@ from premarket.risk.features import FEATURES, MIN_BARS, SymbolBars
 from premarket.risk.har import MIN_FIT, har_design, har_forecast
 from premarket.risk.model import RiskModel, build_panel, fit_model, fit_qlike, forecast_universe
 
-O, H, L, C = 100.0, 104.0, 98.0, 102.0
+OPEN, HIGH, LOW, CLOSE = 100.0, 104.0, 98.0, 102.0
 
 
 def test_estimators_match_hand_computation() -> None:
-    hl, co = math.log(H / L), math.log(C / O)
-    u, d = math.log(H / O), math.log(L / O)
-    assert estimators.log_range(H, L) == pytest.approx(0.059423420470800)
-    assert estimators.open_to_close(O, C) == pytest.approx(0.019802627296180)
-    assert estimators.overnight(101.0, O) == pytest.approx(math.log(100 / 101))
-    assert estimators.parkinson(H, L) == pytest.approx(hl**2 / (4 * math.log(2)))
-    assert estimators.garman_klass(O, H, L, C) == pytest.approx(
+    hl, co = math.log(HIGH / LOW), math.log(CLOSE / OPEN)
+    u, d = math.log(HIGH / OPEN), math.log(LOW / OPEN)
+    assert estimators.log_range(HIGH, LOW) == pytest.approx(0.059423420470800)
+    assert estimators.open_to_close(OPEN, CLOSE) == pytest.approx(0.019802627296180)
+    assert estimators.overnight(101.0, OPEN) == pytest.approx(math.log(100 / 101))
+    assert estimators.parkinson(HIGH, LOW) == pytest.approx(hl**2 / (4 * math.log(2)))
+    assert estimators.garman_klass(OPEN, HIGH, LOW, CLOSE) == pytest.approx(
         0.5 * hl**2 - (2 * math.log(2) - 1) * co**2
     )
-    assert estimators.rogers_satchell(O, H, L, C) == pytest.approx(u * (u - co) + d * (d - co))
+    assert estimators.rogers_satchell(OPEN, HIGH, LOW, CLOSE) == pytest.approx(
+        u * (u - co) + d * (d - co)
+    )
     # a bar with no range and no move has no variance by any estimator
     assert (
         estimators.garman_klass(50, 50, 50, 50) == 0 == estimators.rogers_satchell(50, 50, 50, 50)

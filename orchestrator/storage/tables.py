@@ -104,6 +104,7 @@ paper_positions = Table(
     Column("run_id", String(80), nullable=False),
     Column("last_price", Float, nullable=False),
     Column("last_date", Date),
+    Column("sizing", String(8), nullable=False, server_default="fixed", doc="risk or fixed"),
 )
 paper_trades = Table(
     "paper_trades",
@@ -120,6 +121,7 @@ paper_trades = Table(
     Column("pnl", Float, nullable=False),
     Column("return_pct", Float, nullable=False),
     Column("run_id", String(80), nullable=False),
+    Column("sizing", String(8), nullable=False, server_default="fixed", doc="risk or fixed"),
 )
 paper_equity = Table(
     "paper_equity",
@@ -136,6 +138,8 @@ paper_orders = Table(
     Column("business_date", Date, nullable=False, doc="Filled at the first open on or after."),
     Column("confidence", Float, nullable=False),
     Column("run_id", String(80), nullable=False),
+    Column("sigma_oc", Float, doc="The signal's forecast sigma of its session, if any."),
+    Column("sizing", String(8), doc="risk or fixed for LONG/SHORT; none for CLOSE."),
 )
 PAPER_TABLES = [
     paper_account,

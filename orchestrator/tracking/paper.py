@@ -1,12 +1,16 @@
 """Paper trading: follow the runs' signals with play money under fixed risk rules.
 
-The rules are ``settings.paper`` (ORIGIN.md section 5): $100k to start, a new position costs at
+The rules are ``settings.paper`` (docs/ORIGIN.md section 5): $100k to start, a new position costs at
 most 5% of equity, all open positions together at most 20% of equity, a position is closed at
 the first later close that is 8% against it (stop-loss) or 15% in its favour (take-profit), and
 only BUY/SELL signals trade (the original rule's also need confidence >= 0.65; a calibrated
 signal's action already required its probability and expected edge). BUY opens a long,
 SELL a short; an opposite signal of enough confidence closes the position. Orders under
 ``min_order_usd`` are not placed.
+
+Sizing (``paper.sizing``): ``risk`` (default) spends ``equity * risk_per_trade_pct / sigma_oc``
+(the signal's forecast sigma of its session) up to ``max_position_pct`` of equity, to equalise
+the positions' risk; ``fixed``, and a signal without a risk forecast, ``max_position_pct``.
 
 Fills: a pre-market run reads the news up to the run, so it cannot trade at the close it saw.
 A run queues orders; each fills at the open of the first bar on or after the run's business
@@ -29,6 +33,7 @@ from orchestrator.documents.run import RunResult
 from premarket.settings import PaperSettings
 
 Side = Literal["LONG", "SHORT"]
+Sizing = Literal["risk", "fixed"]
 
 
 @dataclass
@@ -44,6 +49,7 @@ class Position:
     last_price: float
     last_date: date | None = None
     """The date of the last close seen; None until the first close after the entry."""
+    sizing: Sizing = "fixed"
 
     @property
     def sign(self) -> int:
@@ -79,6 +85,7 @@ class Trade:
     pnl: float
     return_pct: float
     run_id: str
+    sizing: Sizing = "fixed"
 
 
 @dataclass(frozen=True)
@@ -90,6 +97,10 @@ class Order:
     business_date: date
     confidence: float
     run_id: str
+    sigma_oc: float | None = None
+    """The signal's forecast sigma of its session (``risk.sigma_oc``); None: no forecast."""
+    sizing: Sizing | None = None
+    """How a LONG/SHORT is sized (None: a CLOSE, or queued before sizing was recorded: fixed)."""
 
 
 @dataclass
@@ -147,6 +158,7 @@ class PaperTrader:
             pnl=round(pnl, 6),
             return_pct=round(100.0 * position.return_at(price), 6),
             run_id=position.run_id,
+            sizing=position.sizing,
         )
         book.trades.append(trade)
         return trade
@@ -174,8 +186,10 @@ class PaperTrader:
                 book.pending.pop(symbol, None)
                 continue
             action = "CLOSE" if held is not None else side
+            sigma = signal.risk.sigma_oc if signal.risk is not None else None
+            sizing = None if action == "CLOSE" else self._sizing(sigma)
             book.pending[symbol] = Order(
-                symbol, action, run.business_date, signal.confidence, run.run_id
+                symbol, action, run.business_date, signal.confidence, run.run_id, sigma, sizing
             )
             done.append(f"queued {action} {symbol} for the open of {run.business_date}")
         return done
@@ -193,25 +207,39 @@ class PaperTrader:
             return f"closed {trade.side} {symbol} at {price:.2f} (opposite signal, at the open)"
         if symbol in book.positions:
             return None
-        return self._open(book, symbol, order.action, price, day, order.run_id)
+        return self._open(book, order, price, day)
 
-    def _open(
-        self, book: Book, symbol: str, side: Side, price: float, day: date, run_id: str
-    ) -> str | None:
+    def _sizing(self, sigma_oc: float | None) -> Sizing:
+        """``risk`` where the rules ask for it and the signal has a usable risk forecast."""
+        usable = sigma_oc is not None and math.isfinite(sigma_oc) and sigma_oc > 0
+        return "risk" if self.rules.sizing == "risk" and usable else "fixed"
+
+    def notional(self, equity: float, sizing: Sizing, sigma_oc: float | None) -> float:
+        """What one new position may cost before the total-risk cap and the cash: the
+        ``max_position_pct`` cap, or less under ``risk`` sizing on a volatile session."""
+        cap = self.rules.max_position_pct * equity
+        if sizing == "fixed" or sigma_oc is None:
+            return cap
+        return min(cap, equity * self.rules.risk_per_trade_pct / sigma_oc)
+
+    def _open(self, book: Book, order: Order, price: float, day: date) -> str | None:
         equity = book.equity
+        sizing: Sizing = "risk" if order.sizing == "risk" and order.sigma_oc else "fixed"
         budget = min(
-            self.rules.max_position_pct * equity,
+            self.notional(equity, sizing, order.sigma_oc),
             self.rules.max_total_risk_pct * equity - book.exposure,
             book.cash,
         )
         quantity = math.floor(budget / price) if budget > 0 else 0
         if quantity < 1 or quantity * price < self.rules.min_order_usd:
             return None
-        book.positions[symbol] = Position(
-            symbol, side, quantity, price, day, run_id, last_price=price
+        side = order.action
+        book.positions[order.symbol] = Position(
+            order.symbol, side, quantity, price, day, order.run_id, price, sizing=sizing
         )
         book.cash -= quantity * price
-        return f"opened {side} {quantity} {symbol} at {price:.2f}"
+        how = f" (risk-sized, sigma {100 * order.sigma_oc:.2f}%)" if sizing == "risk" else ""
+        return f"opened {side} {quantity} {order.symbol} at {price:.2f}{how}"
 
     def mark(self, book: Book, symbol: str, day: date, close: float) -> Trade | None:
         """Mark one position with a later close; close it at a stop-loss or take-profit."""
