@@ -224,6 +224,10 @@ class PaperSettings(Section):
     )
 
 
+MARKET_OPEN = "09:30"
+"""The NYSE regular open, New York time: the pre-market rule's deadline."""
+
+
 class ScheduleSettings(Section):
     """Pre-market run slots, New York local time, on NYSE trading days."""
 
@@ -251,4 +255,9 @@ class ScheduleSettings(Section):
                 raise ValueError(f"slot {text!r}: expected HH:MM (24-hour, two digits), e.g. 06:30")
         if len(set(value)) != len(value):
             raise ValueError("a slot appears twice")
+        late = [t for t in value if t >= MARKET_OPEN]
+        if late:  # a signal made after the open cannot be filled at that open
+            raise ValueError(
+                f"slot {late[0]!r}: pre-market slots must be before the {MARKET_OPEN} open"
+            )
         return value

@@ -13,15 +13,22 @@ USAGE = 2
 """A bad argument or setting; one line on stderr naming it."""
 PARTIAL = 3
 """The run stored signals, but some symbols failed or were analysed on stale data."""
+DEGRADED = 4
+"""The run stored signals through an outage: symbols fell to the statistical tier because both
+model services were unavailable, or no alert could be delivered (``jobs.health``)."""
 
 HELP = (
     "exit status: 0 ok; 1 failed (no symbol analysed, store failed, or an error); "
-    "2 bad argument or setting; 3 partial (some symbols failed or had stale data)"
+    "2 bad argument or setting; 3 partial (some symbols failed or had stale data); "
+    "4 degraded (both model services down, or no alert delivered)"
 )
 
 
-def of_status(status: str) -> int:
-    """The exit status of a run's ``status`` (ok, partial, failed)."""
+def of_status(status: str, degraded: bool = False) -> int:
+    """The exit status of a run's ``status`` (ok, partial, failed); a degraded run that was
+    not a failure exits ``DEGRADED``, whatever else it had."""
+    if degraded and status != "failed":
+        return DEGRADED
     return {"ok": OK, "partial": PARTIAL}.get(status, FAILED)
 
 

@@ -51,17 +51,22 @@ def run(args: argparse.Namespace) -> int:
         level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(message)s"
     )
     store = Store(settings.database_url)
-    statuses: list[str] = []
+    statuses: list[tuple[str, bool]] = []
 
     async def runner(slot: Slot) -> None:
         result = await run_analysis(settings, slot=slot.time, store=store, offline=args.offline)
-        statuses.append(result.status)
+        statuses.append((result.status, bool(result.degraded)))
         await after_run(settings, store, offline=args.offline)
         if result.status == "failed":
             first = result.errors[0].error if result.errors else "no symbol analysed"
             raise RuntimeError(f"run {result.run_id} failed: {first}")
         logging.info(
-            "slot %s %s: run %s %s", slot.business_date, slot.time, result.run_id, result.status
+            "slot %s %s: run %s %s%s",
+            slot.business_date,
+            slot.time,
+            result.run_id,
+            result.status,
+            "".join(f"; degraded: {r}" for r in result.degraded),
         )
 
     try:
@@ -81,4 +86,4 @@ def run(args: argparse.Namespace) -> int:
     print(f"slot {slot.business_date} {slot.time}: {outcome}")
     if outcome == "failed":
         return exits.FAILED
-    return exits.of_status(statuses[-1]) if outcome == "ran" and statuses else exits.OK
+    return exits.of_status(*statuses[-1]) if outcome == "ran" and statuses else exits.OK

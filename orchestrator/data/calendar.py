@@ -107,6 +107,15 @@ class TradingCalendar:
         last = cal.date_to_session(pd.Timestamp(day), direction="previous")
         return [ts.date() for ts in cal.sessions_window(last, -count)]
 
+    def business_date_at(self, moment: datetime) -> date:
+        """The first session whose open is after ``moment``: the session a run started then can
+        still trade from its open (the pre-market rule that runs, paper fills and accuracy share).
+        A run on a weekend, a holiday or after the open is for the next session."""
+        day = moment.astimezone(self.tz).date()
+        if self.is_session(day) and moment.astimezone(UTC) < self.session_open(day).astimezone(UTC):
+            return day
+        return self.next_session(day)
+
     def last_closed_session(self, now: datetime, settle: timedelta = SETTLE) -> date:
         """The latest session whose close is final at ``now``.
 

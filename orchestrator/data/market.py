@@ -66,6 +66,19 @@ class Bars:
             self.volume[-days:],
         )
 
+    def until(self, day: date) -> Bars:
+        """The bars dated on or before ``day`` (they are sorted, so a prefix)."""
+        keep = sum(1 for d in self.dates if d <= day)
+        return Bars(
+            self.symbol,
+            self.dates[:keep],
+            self.open[:keep],
+            self.high[:keep],
+            self.low[:keep],
+            self.close[:keep],
+            self.volume[:keep],
+        )
+
     @property
     def last_date(self) -> date:
         return self.dates[-1]

@@ -247,6 +247,10 @@ class RunResult(_Part):
     alerts: list[AlertRecord]
     breakers: dict[str, BreakerState]
     cost: Cost | None = None  # absent from runs stored before cost tracking
+    degraded: list[str] = []
+    """Why the run is degraded, if it is (``jobs.health``): symbols on the statistical tier
+    because the primary and the backup were both unavailable, or alerts that no channel took.
+    Such a run exits with its own status (4), so cron and Kubernetes see the outage."""
 
     @model_validator(mode="before")
     @classmethod

@@ -20,7 +20,7 @@ from datetime import date, datetime, timedelta
 
 import httpx
 
-from orchestrator.common.clock import new_york_date, utc_now
+from orchestrator.common.clock import NEW_YORK, new_york_date, utc_now
 from orchestrator.data.market import MarketData, OfflineMarketData, YahooMarketData
 from orchestrator.data.news import NewsProvider, OfflineNews, YahooNews
 from orchestrator.documents.run import (
@@ -33,6 +33,7 @@ from orchestrator.forecast.breaker import BreakerBoard
 from orchestrator.forecast.chain import ChainOutcome, ForecastChain
 from orchestrator.forecast.targets import TargetClient
 from orchestrator.jobs.assemble import build_signal, performance_metrics
+from orchestrator.jobs.health import degraded_reasons
 from orchestrator.jobs.stages import RunState, elapsed_ms
 from orchestrator.notify.alerts import (
     RUN_FAILED,
@@ -44,6 +45,7 @@ from orchestrator.notify.alerts import (
     AlertSender,
     digest_alert,
     dispatch,
+    risk_alerts,
     signal_alerts,
 )
 from orchestrator.signals.risk import risk_forecasts
@@ -53,11 +55,34 @@ from premarket.settings import Settings
 
 
 def business_date_of(started: datetime, as_of: date | None) -> date:
-    if as_of is None:
-        return new_york_date(started)
+    """The session a run is for: after ``as_of`` for a replay; for a live run the first
+    session whose open is after the run started (``TradingCalendar.business_date_at``)."""
     from orchestrator.data.calendar import TradingCalendar  # exchange_calendars: ~1 s
 
-    return TradingCalendar().next_session(as_of)
+    calendar = TradingCalendar()
+    return calendar.next_session(as_of) if as_of is not None else calendar.business_date_at(started)
+
+
+def last_closed(started: datetime) -> date:
+    """The last session whose close was final when the run started."""
+    from orchestrator.data.calendar import TradingCalendar
+
+    return TradingCalendar().last_closed_session(started)
+
+
+def after_the_open(started: datetime, business_date: date) -> str | None:
+    """What a live run started on a session day after its open says: it trades nothing that
+    session (its signals are for ``business_date``, and the session's own bar is not used)."""
+    from orchestrator.data.calendar import TradingCalendar
+
+    calendar, day = TradingCalendar(), new_york_date(started)
+    if day == business_date or not calendar.is_session(day):
+        return None
+    opened = calendar.session_open(day).strftime("%H:%M")
+    return (
+        f"started at {started.astimezone(NEW_YORK):%H:%M} New York, after the {day} open "
+        f"({opened}): nothing is traded on {day}; the signals are for {business_date}"
+    )
 
 
 def fresh_since(business_date: date) -> date:
@@ -122,6 +147,7 @@ async def _analyse(
 
 def _alerts(result: RunResult, run: RunState, settings: Settings) -> list[Alert]:
     alerts = signal_alerts(result.signals, settings.alerts.confidence_threshold)
+    alerts += risk_alerts(result.signals)  # each a HIGH_RISK alert, once per symbol and day
     alerts += [
         Alert(SERVICE_UNREACHABLE, name, SERVICE_UNREACHABLE, f"Service unreachable: {why}")
         for name, why in sorted(run.unreachable.items())
@@ -177,6 +203,10 @@ async def run_analysis(
                 offline_market = OfflineMarketData(settings.prices_csv)  # parsing takes ~0.5 s
                 as_of = run.as_of = await asyncio.to_thread(offline_market.last_date)
             business_date = await asyncio.to_thread(business_date_of, started, as_of)
+            if as_of is None:  # live: completed sessions only, never a bar still trading
+                run.through = await asyncio.to_thread(last_closed, started)
+                if late := await asyncio.to_thread(after_the_open, started, business_date):
+                    run.errors.append(RunError(symbol="*", stage="timing", error=late))
             fresh = await asyncio.to_thread(fresh_since, business_date)
             signals, outcomes = await _analyse(run, settings, http, board, offline, fresh)
             if as_of is None and run.bars:
@@ -220,6 +250,7 @@ async def run_analysis(
             for a in result.alerts
             for why in (a.errors or {}).values()
         ]
+        result.degraded = degraded_reasons(result)
         result.breakers = board.states()
         try:
             await asyncio.to_thread(board.save)  # waits on other processes' lock: off the loop

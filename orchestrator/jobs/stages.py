@@ -53,6 +53,9 @@ class RunState:
         self.errors: list[RunError] = []
         self.bars: dict[str, Bars] = {}
         """The bars the model services get (``chain.history_days``)."""
+        self.through: date | None = None
+        """Live runs: the last session whose close was final at the start; later bars (a
+        session still trading) are dropped."""
         self.risk_bars: dict[str, Bars] = {}
         """The longer history the risk model reads (``signals.risk.HISTORY_BARS``)."""
         self.failed: dict[str, str] = {}
@@ -82,6 +85,8 @@ class RunState:
                 except MarketDataError as exc:
                     self.fail(symbol, "market_data", str(exc))
                     return
+            if self.through is not None:
+                bars = bars.until(self.through)
             if problem := bad_bar(bars):
                 self.fail(symbol, "market_data", problem)
                 return

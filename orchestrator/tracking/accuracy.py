@@ -87,9 +87,19 @@ def targets_of(
 
 def counted(rows: Iterable[Mapping[str, Any]], calendar: TradingCalendar) -> list[Mapping]:
     """One forecast per (symbol, business date, tier, mode): the last made before the session
-    opened (live), or the last made (replays, which are made long after)."""
+    opened (live), or the last made (replays, which are made long after). A row whose business
+    date is not a session (a weekend run stored before the pre-market rule) is skipped with a
+    warning: it has nothing to be scored against, and must not stop the others."""
     chosen: dict[tuple, Mapping[str, Any]] = {}
     for row in rows:
+        if not calendar.is_session(row["business_date"]):  # stored before the pre-market rule
+            log.warning(
+                "accuracy: %s %s skipped: %s is not a session",
+                row["symbol"],
+                row.get("run_id", row["id"]),
+                row["business_date"],
+            )
+            continue
         if row["mode"] == "live":
             opened = calendar.session_open(row["business_date"]).astimezone(UTC)
             if row["created_at"] >= opened.replace(tzinfo=None):
