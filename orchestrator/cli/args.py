@@ -31,9 +31,17 @@ def add_price_source(parser: argparse.ArgumentParser, offline_help: str) -> None
 
 
 def settings_for(args: argparse.Namespace) -> Settings:
-    """The settings, with ``--prices`` (which must exist) in place of the bundled CSV."""
-    if args.prices and not args.prices.is_file():
-        raise FileNotFoundError(f"--prices: {args.prices} does not exist")
+    """The settings, with ``--prices`` (which must exist) in place of the bundled CSV.
+
+    A price file is an offline source: ``--prices`` implies ``--offline``, so a file named on
+    the command line is never silently ignored for live bars (and one book never mixes both).
+    """
+    from orchestrator.cli.exits import UsageError
+
+    if args.prices:
+        if not args.prices.is_file():
+            raise UsageError(f"--prices: {args.prices} does not exist")
+        args.offline = True
     return load_settings(**({"prices_csv": args.prices} if args.prices else {}))
 
 
