@@ -222,6 +222,20 @@ class PaperSettings(Section):
             "max_position_pct cap; a 2% sigma 2.5%; a 4% sigma 1.25%)."
         ),
     )
+    holding: Literal["session", "hold"] = Field(
+        default="session",
+        description=(
+            "'session': the trade the signal predicts, filled at the business date's open and "
+            "closed at its close. 'hold': the original rule, held until stop_loss_pct, "
+            "take_profit_pct or an opposite signal."
+        ),
+    )
+    cost_bps: float = Field(
+        default=5.0,
+        ge=0,
+        le=1_000,
+        description="Fees and slippage per side, basis points of the notional (the backtest's).",
+    )
 
 
 MARKET_OPEN = "09:30"

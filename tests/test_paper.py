@@ -14,6 +14,10 @@ from orchestrator.tracking.paper import PaperTrader
 from orchestrator.tracking.paper_account import report
 from premarket.settings import PaperSettings
 
+HOLD = {"holding": "hold", "cost_bps": 0.0}
+"""The original holding rule without fees: what these tests pin down (session trades and
+costs have their own, tests/test_paper_session.py)."""
+
 D1, D2, D3 = date(2024, 7, 1), date(2024, 7, 2), date(2024, 7, 3)
 
 
@@ -35,7 +39,7 @@ def bars(*rows: tuple[date, float, float]) -> list[tuple[date, float, float]]:
 
 
 def test_stop_loss_and_take_profit_sequence() -> None:
-    rules = PaperSettings()
+    rules = PaperSettings(**HOLD)
     trader = PaperTrader(rules)
     book = trader.new_book()
     morning = run(
@@ -83,7 +87,7 @@ def test_stop_loss_and_take_profit_sequence() -> None:
 def test_an_overnight_gap_is_not_booked_as_a_gain() -> None:
     """The run saw a close of 100; news overnight sent the open to 110. The order fills at 110,
     so the gap the signal was reacting to is not profit the book could have had."""
-    trader = PaperTrader(PaperSettings())
+    trader = PaperTrader(PaperSettings(**HOLD))
     book = trader.new_book()
     morning = run("r1", D2, AAPL=signal("BUY STRONG", 0.8, 100.0))
     trader.apply_run(book, morning)
@@ -96,7 +100,7 @@ def test_an_overnight_gap_is_not_booked_as_a_gain() -> None:
 
 @pytest.mark.parametrize("minimum", [1_000.0, 0.0])
 def test_position_size_total_risk_cap_and_minimum_order(minimum: float) -> None:
-    trader = PaperTrader(PaperSettings(max_total_risk_pct=0.151, min_order_usd=minimum))
+    trader = PaperTrader(PaperSettings(**HOLD, max_total_risk_pct=0.151, min_order_usd=minimum))
     book = trader.new_book()
     signals = {f"S{i}": signal("BUY STRONG", 0.9 - i / 100, 100.0) for i in range(4)}
     opens = {s: bars((D1, 100.0, 100.0)) for s in signals}
@@ -112,7 +116,7 @@ def test_position_size_total_risk_cap_and_minimum_order(minimum: float) -> None:
 
 
 def test_a_run_is_applied_once_and_an_opposite_signal_closes_at_the_open() -> None:
-    trader = PaperTrader(PaperSettings())
+    trader = PaperTrader(PaperSettings(**HOLD))
     book = trader.new_book()
     first = run("r1", D1, AAPL=signal("BUY STRONG", 0.8, 100.0))
     assert trader.apply_run(book, first) and trader.apply_run(book, first) == []
@@ -127,7 +131,7 @@ def test_a_run_is_applied_once_and_an_opposite_signal_closes_at_the_open() -> No
 
 
 def test_stale_signals_never_trade() -> None:
-    trader = PaperTrader(PaperSettings())
+    trader = PaperTrader(PaperSettings(**HOLD))
     book = trader.new_book()
     stale = signal("BUY STRONG", 0.9, 100.0) | {"stale": True}
     assert trader.apply_run(book, run("r1", D1, AAPL=stale)) == []
@@ -135,7 +139,7 @@ def test_stale_signals_never_trade() -> None:
 
 
 def test_a_gap_through_the_stop_closes_at_that_close() -> None:
-    trader = PaperTrader(PaperSettings())
+    trader = PaperTrader(PaperSettings(**HOLD))
     book = trader.new_book()
     trader.replay(
         book,
@@ -147,7 +151,7 @@ def test_a_gap_through_the_stop_closes_at_that_close() -> None:
 
 
 def test_bars_before_the_business_date_neither_fill_nor_mark() -> None:
-    trader = PaperTrader(PaperSettings())
+    trader = PaperTrader(PaperSettings(**HOLD))
     book = trader.new_book()
     trader.replay(
         book,

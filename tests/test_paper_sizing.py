@@ -20,6 +20,10 @@ from orchestrator.tracking.paper import PaperTrader
 from orchestrator.tracking.paper_account import PaperAccount
 from premarket.settings import PaperSettings, SettingsError, load_settings
 
+HOLD = {"holding": "hold", "cost_bps": 0.0}
+"""The original holding rule without fees: sizing is what these tests pin down (session trades
+and costs have their own, tests/test_paper_session.py)."""
+
 D1, D2 = date(2024, 7, 1), date(2024, 7, 2)
 
 
@@ -61,7 +65,7 @@ def opened(rules: PaperSettings, **signals: dict):
 
 def test_a_high_risk_symbol_gets_a_smaller_position_than_a_calm_one() -> None:
     book, events = opened(
-        PaperSettings(),
+        PaperSettings(**HOLD),
         CALM=signal(100.0, 0.012, confidence=0.8),
         HOT=signal(100.0, 0.04, confidence=0.8),  # 2.7x its normal: HIGH_RISK
     )
@@ -86,7 +90,7 @@ def test_a_high_risk_symbol_gets_a_smaller_position_than_a_calm_one() -> None:
 def test_the_size_is_the_risk_budget_under_the_cap_and_the_cap_over_it(
     sigma_oc: float, shares: int
 ) -> None:
-    rules = PaperSettings(min_order_usd=0.0)
+    rules = PaperSettings(**HOLD, min_order_usd=0.0)
     trader = PaperTrader(rules)
     expected = min(0.05 * 100_000, 100_000 * rules.risk_per_trade_pct / sigma_oc)
     assert trader.notional(100_000.0, "risk", sigma_oc) == pytest.approx(expected)
@@ -95,19 +99,19 @@ def test_the_size_is_the_risk_budget_under_the_cap_and_the_cap_over_it(
 
 
 def test_the_risk_budget_follows_the_setting_and_equity() -> None:
-    rules = PaperSettings(risk_per_trade_pct=0.0002, max_position_pct=0.5)
+    rules = PaperSettings(**HOLD, risk_per_trade_pct=0.0002, max_position_pct=0.5)
     trader = PaperTrader(rules)
     assert trader.notional(250_000.0, "risk", 0.01) == pytest.approx(5_000.0)
     assert trader.notional(250_000.0, "fixed", 0.01) == pytest.approx(125_000.0)
 
 
 def test_a_risk_size_under_the_minimum_order_is_not_placed() -> None:
-    book, _ = opened(PaperSettings(), WILD=signal(100.0, 0.10))  # $500 < $1,000
+    book, _ = opened(PaperSettings(**HOLD), WILD=signal(100.0, 0.10))  # $500 < $1,000
     assert book.positions == {} and book.pending == {}
 
 
 def test_the_total_risk_cap_still_binds_risk_sized_positions() -> None:
-    rules = PaperSettings(max_total_risk_pct=0.06, min_order_usd=0.0)
+    rules = PaperSettings(**HOLD, max_total_risk_pct=0.06, min_order_usd=0.0)
     book, _ = opened(
         rules,
         A=signal(100.0, 0.0125, confidence=0.9),  # $4,000
@@ -121,16 +125,16 @@ def test_fixed_sizing_reproduces_todays_sizes() -> None:
         "CALM": signal(100.0, 0.012, confidence=0.9),
         "HOT": signal(200.0, 0.04, confidence=0.8),
     }
-    fixed, _ = opened(PaperSettings(sizing="fixed"), **signals)
+    fixed, _ = opened(PaperSettings(**HOLD, sizing="fixed"), **signals)
     without_risk = {s: d | {"risk": None} for s, d in signals.items()}
-    today, _ = opened(PaperSettings(sizing="fixed"), **without_risk)
+    today, _ = opened(PaperSettings(**HOLD, sizing="fixed"), **without_risk)
     assert {s: p.quantity for s, p in fixed.positions.items()} == {"CALM": 50, "HOT": 25}
     assert fixed.positions == today.positions
     assert {p.sizing for p in fixed.positions.values()} == {"fixed"}
 
 
 def test_a_signal_without_risk_is_sized_by_the_fixed_rule() -> None:
-    rules = PaperSettings()
+    rules = PaperSettings(**HOLD)
     assert rules.sizing == "risk"
     trader = PaperTrader(rules)
     book = trader.new_book()
@@ -164,7 +168,7 @@ def test_the_store_keeps_the_sizing_of_orders_positions_and_trades(
                 "run_0702", "2024-07-02", "2024-07-02T10:30:00.000Z", signals=signals
             )
         )
-        account = PaperAccount(store.engine, PaperSettings())
+        account = PaperAccount(store.engine, PaperSettings(**HOLD))
         market = OfflineMarketData(prices)
         asyncio.run(account.update(market, until=D1))  # queued, not yet filled
         orders = {o.symbol: o for o in account.load().pending.values()}

@@ -56,7 +56,12 @@ def morning_run() -> RunResult:
 
 @pytest.fixture
 def setup(tmp_path: Path, database_url: str):
-    settings = Settings(database_url=database_url, state_dir=tmp_path / "s")
+    # the original holding rule without fees: the stops and targets these tests follow
+    settings = Settings(
+        database_url=database_url,
+        state_dir=tmp_path / "s",
+        paper={"holding": "hold", "cost_bps": 0},
+    )
     store = Store(settings.database_url)
     store.save_run(morning_run())
     market = OfflineMarketData(write_prices(tmp_path / "prices.csv"))
@@ -76,7 +81,8 @@ def test_book_follows_runs_and_closes_with_stop_loss_and_take_profit(setup) -> N
         "opened LONG 50 AAPL at 100.00",
     ]
     book = account.load()
-    assert set(book.positions) == {"AAPL", "TSLA"} and book.marked_through == date(2024, 7, 3)
+    assert set(book.positions) == {"AAPL", "TSLA"} and book.marked("AAPL") == date(2024, 7, 3)
+    assert book.marks == dict.fromkeys(("AAPL", "MSFT", "TSLA"), date(2024, 7, 3))
     assert book.equity == pytest.approx(100_000 - 50 * 5 + 25 * 20)
 
     second = asyncio.run(account.update(market, until=date(2024, 7, 12)))
@@ -103,6 +109,8 @@ def test_book_follows_runs_and_closes_with_stop_loss_and_take_profit(setup) -> N
 def test_paper_command(setup, tmp_path: Path, monkeypatch, capsys) -> None:
     settings, _, _ = setup
     monkeypatch.setenv("PREMARKET_DATABASE_URL", settings.database_url)
+    monkeypatch.setenv("PREMARKET_PAPER__HOLDING", "hold")  # the rule of the book above
+    monkeypatch.setenv("PREMARKET_PAPER__COST_BPS", "0")
     prices = str(tmp_path / "prices.csv")
     args = ["paper", "--offline", "--prices", prices, "--until", "2024-07-12"]
     assert main([*args, "--json"]) == 0

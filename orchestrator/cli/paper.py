@@ -101,5 +101,7 @@ def _caption(summary: Report) -> str:
         f"closed trades {summary.closed_trades}; win rate "
         f"{_pct(None if summary.win_rate is None else 100 * summary.win_rate)}; "
         f"max drawdown {_pct(summary.max_drawdown_pct)}; Sharpe "
-        f"{'-' if summary.sharpe is None else f'{summary.sharpe:.2f}'}"
+        f"{'-' if summary.sharpe is None else f'{summary.sharpe:.2f}'}\n"
+        f"costs ${summary.costs:,.2f} (in the equity); trades held "
+        f"{'open to close' if summary.holding == 'session' else 'to stop, target or signal'}"
     )

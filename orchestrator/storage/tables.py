@@ -105,6 +105,7 @@ paper_positions = Table(
     Column("last_price", Float, nullable=False),
     Column("last_date", Date),
     Column("sizing", String(8), nullable=False, server_default="fixed", doc="risk or fixed"),
+    Column("entry_cost", Float, nullable=False, server_default="0", doc="Entry fee paid."),
 )
 paper_trades = Table(
     "paper_trades",
@@ -122,6 +123,13 @@ paper_trades = Table(
     Column("return_pct", Float, nullable=False),
     Column("run_id", String(80), nullable=False),
     Column("sizing", String(8), nullable=False, server_default="fixed", doc="risk or fixed"),
+    Column("costs", Float, nullable=False, server_default="0", doc="Fees, entry and exit."),
+)
+paper_marks = Table(
+    "paper_marks",
+    metadata,
+    Column("symbol", String(16), primary_key=True),
+    Column("marked_through", Date, nullable=False, doc="This symbol's bars up to here applied."),
 )
 paper_equity = Table(
     "paper_equity",
@@ -148,6 +156,7 @@ PAPER_TABLES = [
     paper_equity,
     paper_runs,
     paper_orders,
+    paper_marks,
 ]
 
 slot_claims = Table(

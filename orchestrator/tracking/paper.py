@@ -1,12 +1,16 @@
 """Paper trading: follow the runs' signals with play money under fixed risk rules.
 
-The rules are ``settings.paper`` (docs/ORIGIN.md section 5): $100k to start, a new position costs at
-most 5% of equity, all open positions together at most 20% of equity, a position is closed at
-the first later close that is 8% against it (stop-loss) or 15% in its favour (take-profit), and
-only BUY/SELL signals trade (the original rule's also need confidence >= 0.65; a calibrated
-signal's action already required its probability and expected edge). BUY opens a long,
-SELL a short; an opposite signal of enough confidence closes the position. Orders under
-``min_order_usd`` are not placed.
+The rules are ``settings.paper`` (docs/ORIGIN.md section 5): $100k to start, a new position
+costs at most 5% of equity, all open positions together at most 20% of equity, and only
+BUY/SELL signals trade (the original rule's also need confidence >= 0.65; a calibrated
+signal's action already required its probability and expected edge). BUY opens a long, SELL a
+short. Orders under ``min_order_usd`` are not placed. Every fill pays ``cost_bps`` of its
+notional (entry and exit), shown in the book.
+
+Holding (``paper.holding``): ``session`` (default) trades what the signal predicts, the business
+date's open to its close: filled at the open, closed at that session's close. ``hold`` is the
+original rule: a position is closed at the first later close 8% against it (stop-loss) or 15%
+in its favour (take-profit), or at the open after an opposite signal.
 
 Sizing (``paper.sizing``): ``risk`` (default) spends ``equity * risk_per_trade_pct / sigma_oc``
 (the signal's forecast sigma of its session) up to ``max_position_pct`` of equity, to equalise
@@ -15,7 +19,8 @@ the positions' risk; ``fixed``, and a signal without a risk forecast, ``max_posi
 Fills: a pre-market run reads the news up to the run, so it cannot trade at the close it saw.
 A run queues orders; each fills at the open of the first bar on or after the run's business
 date (offline replays: that date's open in the price file; live: the first bar after the run).
-The last run before the open replaces earlier orders for a symbol. A stale signal never trades.
+The last run before the open replaces earlier orders for a symbol, and its HOLD (or a stale or
+unconfident signal) cancels them. A stale signal never trades.
 Stops are checked at each later close, so a gap through the stop closes there (the loss can
 exceed 8%). The book is replayed day by day: the day's runs, its opens, then its closes.
 """
@@ -25,103 +30,11 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from datetime import date
-from typing import Literal
 
 from orchestrator.documents.run import RunResult
+from orchestrator.tracking.paper_book import Book, Order, Position, Side, Sizing, Trade
 from premarket.settings import PaperSettings
-
-Side = Literal["LONG", "SHORT"]
-Sizing = Literal["risk", "fixed"]
-
-
-@dataclass
-class Position:
-    """An open position; ``cost`` is the cash set aside for it, long or short."""
-
-    symbol: str
-    side: Side
-    quantity: int
-    entry_price: float
-    entry_date: date
-    run_id: str
-    last_price: float
-    last_date: date | None = None
-    """The date of the last close seen; None until the first close after the entry."""
-    sizing: Sizing = "fixed"
-
-    @property
-    def sign(self) -> int:
-        return 1 if self.side == "LONG" else -1
-
-    @property
-    def cost(self) -> float:
-        return self.quantity * self.entry_price
-
-    def pnl_at(self, price: float) -> float:
-        return self.sign * self.quantity * (price - self.entry_price)
-
-    def return_at(self, price: float) -> float:
-        return self.sign * (price / self.entry_price - 1.0)
-
-    @property
-    def market_value(self) -> float:
-        return self.cost + self.pnl_at(self.last_price)
-
-
-@dataclass(frozen=True)
-class Trade:
-    """A closed round trip."""
-
-    symbol: str
-    side: Side
-    quantity: int
-    entry_price: float
-    entry_date: date
-    exit_price: float
-    exit_date: date
-    reason: Literal["stop_loss", "take_profit", "signal"]
-    pnl: float
-    return_pct: float
-    run_id: str
-    sizing: Sizing = "fixed"
-
-
-@dataclass(frozen=True)
-class Order:
-    """An order a run queued, filled at the first open on or after ``business_date``."""
-
-    symbol: str
-    action: Literal["LONG", "SHORT", "CLOSE"]
-    business_date: date
-    confidence: float
-    run_id: str
-    sigma_oc: float | None = None
-    """The signal's forecast sigma of its session (``risk.sigma_oc``); None: no forecast."""
-    sizing: Sizing | None = None
-    """How a LONG/SHORT is sized (None: a CLOSE, or queued before sizing was recorded: fixed)."""
-
-
-@dataclass
-class Book:
-    """The whole paper account."""
-
-    cash: float
-    positions: dict[str, Position] = field(default_factory=dict)
-    trades: list[Trade] = field(default_factory=list)
-    equity_curve: dict[date, float] = field(default_factory=dict)
-    applied_runs: set[str] = field(default_factory=set)
-    marked_through: date | None = None
-    pending: dict[str, Order] = field(default_factory=dict)
-
-    @property
-    def exposure(self) -> float:
-        return sum(p.cost for p in self.positions.values())
-
-    @property
-    def equity(self) -> float:
-        return self.cash + sum(p.market_value for p in self.positions.values())
 
 
 def _action_side(action: str) -> Side | None:
@@ -142,10 +55,15 @@ class PaperTrader:
     def new_book(self) -> Book:
         return Book(cash=self.rules.starting_cash)
 
+    def fee(self, notional: float) -> float:
+        """What one side of a trade of ``notional`` dollars costs (``cost_bps``)."""
+        return abs(notional) * self.rules.cost_bps / 10_000.0
+
     def close(self, book: Book, symbol: str, price: float, day: date, reason: str) -> Trade:
         position = book.positions.pop(symbol)
-        pnl = position.pnl_at(price)
-        book.cash += position.cost + pnl
+        exit_fee = self.fee(position.quantity * price)
+        pnl = position.pnl_at(price) - position.entry_cost - exit_fee
+        book.cash += position.cost + position.pnl_at(price) - exit_fee
         trade = Trade(
             symbol=symbol,
             side=position.side,
@@ -156,9 +74,10 @@ class PaperTrader:
             exit_date=day,
             reason=reason,  # type: ignore[arg-type]
             pnl=round(pnl, 6),
-            return_pct=round(100.0 * position.return_at(price), 6),
+            return_pct=round(100.0 * pnl / position.cost, 6),
             run_id=position.run_id,
             sizing=position.sizing,
+            costs=round(position.entry_cost + exit_fee, 6),
         )
         book.trades.append(trade)
         return trade
@@ -180,6 +99,8 @@ class PaperTrader:
             # min_confidence gates the original rule's uncalibrated confidence only.
             gated = not signal.calibrated and signal.confidence < self.rules.min_confidence
             if side is None or signal.stale or gated:
+                if (queued := book.pending.pop(symbol, None)) is not None:
+                    done.append(f"cancelled {queued.action} {symbol}: the later run says HOLD")
                 continue
             held = book.positions.get(symbol)
             if held is not None and held.side == side:
@@ -234,20 +155,25 @@ class PaperTrader:
         if quantity < 1 or quantity * price < self.rules.min_order_usd:
             return None
         side = order.action
+        fee = self.fee(quantity * price)
         book.positions[order.symbol] = Position(
-            order.symbol, side, quantity, price, day, order.run_id, price, sizing=sizing
-        )
-        book.cash -= quantity * price
+            order.symbol, side, quantity, price, day, order.run_id, price, sizing=sizing,
+            entry_cost=round(fee, 6),
+        )  # fmt: skip
+        book.cash -= quantity * price + fee
         how = f" (risk-sized, sigma {100 * order.sigma_oc:.2f}%)" if sizing == "risk" else ""
         return f"opened {side} {quantity} {order.symbol} at {price:.2f}{how}"
 
     def mark(self, book: Book, symbol: str, day: date, close: float) -> Trade | None:
-        """Mark one position with a later close; close it at a stop-loss or take-profit."""
+        """Mark one position with a close: the end of a session trade, or (``hold``) a check of
+        the stop-loss and take-profit."""
         position = book.positions.get(symbol)
         if position is None or day < position.entry_date:
             return None
         if position.last_date is not None and day <= position.last_date:
             return None
+        if self.rules.holding == "session":  # the open-to-close trade ends at its close
+            return self.close(book, symbol, close, day, "session")
         change = position.return_at(close)
         if change <= -self.rules.stop_loss_pct:
             return self.close(book, symbol, close, day, "stop_loss")

@@ -18,6 +18,7 @@ from orchestrator.storage.tables import (
     PAPER_TABLES,
     paper_account,
     paper_equity,
+    paper_marks,
     paper_orders,
     paper_positions,
     paper_runs,
@@ -26,7 +27,8 @@ from orchestrator.storage.tables import (
 )
 from orchestrator.tracking.accuracy import Mode
 from orchestrator.tracking.metrics import max_drawdown, returns_of, sharpe_ratio
-from orchestrator.tracking.paper import Book, Order, PaperTrader, Position, Trade
+from orchestrator.tracking.paper import PaperTrader
+from orchestrator.tracking.paper_book import Book, Order, Position, Trade
 from premarket.settings import PaperSettings
 
 log = logging.getLogger(__name__)
@@ -61,6 +63,7 @@ class PaperAccount:
             book.pending = {
                 row.symbol: Order(**row._mapping) for row in conn.execute(select(paper_orders))
             }
+            book.marks = {r.symbol: r.marked_through for r in conn.execute(select(paper_marks))}
         return book
 
     def save(self, book: Book) -> None:
@@ -85,6 +88,11 @@ class PaperAccount:
                 conn.execute(insert(paper_runs), [{"run_id": r} for r in book.applied_runs])
             if book.pending:
                 conn.execute(insert(paper_orders), [asdict(o) for o in book.pending.values()])
+            if book.marks:
+                conn.execute(
+                    insert(paper_marks),
+                    [{"symbol": s, "marked_through": d} for s, d in book.marks.items()],
+                )
 
     def apply_run(self, run: RunResult) -> list[str]:
         """Queue the orders of one run (e.g. the latest one from the results API); the next
@@ -100,8 +108,9 @@ class PaperAccount:
         """Apply the stored runs (of ``modes``) not yet applied, fill their orders at the next
         open and mark to market with closes up to ``until``.
 
-        Bars already in the book (up to ``marked_through``) are not replayed, so running this
-        any number of times gives the same book.
+        Bars already in the book (up to each symbol's mark) are not replayed, so running this
+        any number of times gives the same book; a symbol whose bars could not be fetched keeps
+        its mark, so its order fills at its own open once they can.
         """
         book = self.load()
         with self.engine.connect() as conn:
@@ -119,18 +128,18 @@ class PaperAccount:
         symbols = set(book.positions) | set(book.pending) | {s for r in new_runs for s in r.signals}
         bars: dict[str, list[tuple[date, float, float]]] = {}
         if starts:
-            start = min(starts)
-            if book.marked_through is not None:
-                start = max(start, book.marked_through + timedelta(days=1))
             for symbol in sorted(symbols):
+                start = min(starts)
+                if (marked := book.marked(symbol)) is not None:
+                    start = max(start, marked + timedelta(days=1))
                 try:
                     bars[symbol] = await market.bars_between(symbol, start, until)
-                except MarketDataError as exc:
+                except MarketDataError as exc:  # its marks stay: its bars are fetched next time
                     log.warning("paper: no bars for %s (%s)", symbol, exc)
         done = self.trader.replay(book, new_runs, bars)
-        marked = [d for series in bars.values() for d, _, _ in series]
-        if marked:
-            book.marked_through = max([*marked, book.marked_through or min(marked)])
+        for symbol, series in bars.items():
+            if series:
+                book.marks[symbol] = max(d for d, _, _ in series)
         self.save(book)
         return done
 
@@ -152,6 +161,9 @@ class Report:
     max_drawdown_pct: float
     sharpe: float | None
     pending_orders: list[Order] = field(default_factory=list)
+    costs: float = 0.0
+    """Fees paid so far (``paper.cost_bps`` per side), included in the equity."""
+    holding: str = "session"
 
 
 def report(book: Book, rules: PaperSettings) -> Report:
@@ -169,4 +181,6 @@ def report(book: Book, rules: PaperSettings) -> Report:
         max_drawdown_pct=100.0 * max_drawdown(curve),
         sharpe=sharpe_ratio(returns_of(curve)),
         pending_orders=sorted(book.pending.values(), key=lambda o: o.symbol),
+        costs=round(book.costs, 6),
+        holding=rules.holding,
     )

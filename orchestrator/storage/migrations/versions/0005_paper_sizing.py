@@ -1,4 +1,4 @@
-"""Paper trading sizes positions by today's risk; orders, positions and trades say how.
+"""Paper trading sizes positions by today's risk, pays costs, and marks each symbol apart.
 
 Revision ID: 0005
 Revises: 0004
@@ -7,7 +7,10 @@ Revises: 0004
 (capped by ``max_position_pct``), so a queued order keeps its signal's ``sigma_oc`` until it
 fills, and ``sizing`` (``risk`` or ``fixed``) is kept on the order, the position and the trade.
 Positions and trades from before were all sized ``fixed``; orders from before have neither
-(no ``sigma_oc``: they fill ``fixed``).
+(no ``sigma_oc``: they fill ``fixed``). Fills pay ``paper.cost_bps``: a position keeps its
+``entry_cost``, a trade its ``costs`` (0 for those from before). ``paper_marks`` keeps, per
+symbol, the last date whose bar is in the book (the account's single ``marked_through`` stays
+as the default for symbols without a row).
 """
 
 import sqlalchemy as sa
@@ -20,6 +23,15 @@ depends_on = None
 
 
 def upgrade() -> None:
+    op.create_table(
+        "paper_marks",
+        sa.Column("symbol", sa.String(16), primary_key=True),
+        sa.Column("marked_through", sa.Date, nullable=False),
+    )
+    with op.batch_alter_table("paper_positions") as batch:
+        batch.add_column(sa.Column("entry_cost", sa.Float, nullable=False, server_default="0"))
+    with op.batch_alter_table("paper_trades") as batch:
+        batch.add_column(sa.Column("costs", sa.Float, nullable=False, server_default="0"))
     with op.batch_alter_table("paper_orders") as batch:
         batch.add_column(sa.Column("sigma_oc", sa.Float, nullable=True))
         batch.add_column(sa.Column("sizing", sa.String(8), nullable=True))
@@ -31,6 +43,11 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("paper_trades") as batch:
+        batch.drop_column("costs")
+    with op.batch_alter_table("paper_positions") as batch:
+        batch.drop_column("entry_cost")
+    op.drop_table("paper_marks")
     for table in ("paper_trades", "paper_positions"):
         with op.batch_alter_table(table) as batch:
             batch.drop_column("sizing")
