@@ -181,7 +181,7 @@ def test_in_chromium_no_console_errors_a_row_per_symbol_and_drawn_charts(filled,
             "n => document.querySelectorAll('[data-chart] canvas').length >= n", arg=count
         )
         assert page.locator("tr.signal-row").count() == len(ANALYSED)
-        assert count == len(ANALYSED) + 3  # the fans, hit rate, reliability, equity
+        assert count == 2 * len(ANALYSED) + 3  # fans, risk, hit rate, reliability, equity
         for i in range(count):
             assert charts.nth(i).evaluate(PAINTED) > 100, f"chart {i} is blank"
         overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")

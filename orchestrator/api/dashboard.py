@@ -1,5 +1,6 @@
-"""The dashboard at ``/``: the morning's signals, charts, run history, accuracy, paper book, health
-and cost, on one server-rendered page.
+"""The dashboard at ``/``: the morning's signals with today's expected moves, charts (forecasts,
+risk against realized moves), run history, accuracy, paper book, health and cost, on one
+server-rendered page.
 
 Read-only and open like the other GET endpoints (no token). Jinja2 renders the page; the charts
 are drawn in the browser by uPlot, which ships in the package (``static/vendor/uplot``, see its
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 
 from fastapi import FastAPI, Request
@@ -21,8 +22,10 @@ from fastapi.templating import Jinja2Templates
 
 import premarket
 from orchestrator.api.dashboard_data import dashboard_view
+from orchestrator.api.dashboard_risk import risk_charts
 from orchestrator.common.clock import new_york_date
 from orchestrator.data.calendar import TradingCalendar
+from orchestrator.documents.run import RiskForecast
 from orchestrator.storage.store import Store
 from premarket.settings import Settings
 
@@ -34,11 +37,27 @@ POLICY = (
 )
 
 
+def expected_move(risk: RiskForecast | None) -> str:
+    """``±1.03%  rng 1.59%`` (as ``premarket analyze`` prints it), ``-`` without a forecast."""
+    if risk is None:
+        return "-"
+    return f"±{risk.expected_move_pct:.2f}%  rng {100 * risk.range_hl:.2f}%"
+
+
+async def _view(settings: Settings, store: Store, calendar: TradingCalendar, today: date) -> dict:
+    """The page's figures, and the risk charts from the run history's runs."""
+    view = await dashboard_view(settings, store, calendar, today)
+    runs = [row.run for row in view["history"]]
+    view["risk"] = await risk_charts(settings, calendar, view["latest"], runs)
+    return view
+
+
 def _charts(view: dict) -> dict:
     """The JSON the page's script draws from."""
     accuracy, paper = view["accuracy"], view["paper"]
     return {
         "fans": view["fans"],
+        "risk": view["risk"]["charts"],
         "rolling": accuracy["rolling"] if accuracy["rolling"][0] else None,
         "reliability": accuracy["reliability"] or None,
         "equity": paper["curve"] if paper["curve"][0] else None,
@@ -58,6 +77,7 @@ def mount_dashboard(
     """Add ``GET /`` and ``/static`` to ``app``; ``health`` is the API's ``/health`` document."""
     templates = Jinja2Templates(directory=HERE / "templates")
     templates.env.globals["tier_name"] = lambda tier: TIER_NAMES.get(tier, tier)
+    templates.env.globals["expected_move"] = expected_move
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
@@ -65,7 +85,7 @@ def mount_dashboard(
         now = clock()
         # Reading the store and computing the figures is blocking work (~0.3 s for a month of
         # runs): a worker thread keeps the event loop, and a POST /analyze running in it, free.
-        view_of_today = dashboard_view(settings, store, calendar, new_york_date(now))
+        view_of_today = _view(settings, store, calendar, new_york_date(now))
         view, status = await asyncio.gather(asyncio.to_thread(asyncio.run, view_of_today), health())
         context = {
             **view,

@@ -1,7 +1,8 @@
 """``premarket analyze``: one run, a table of the signals, optionally the JSON document.
 
 Exits 1 when the run failed (no symbol analysed, or the run could not be stored), so a cron job
-or ``make demo`` notices; a run with some failed symbols exits 0 and lists them.
+or ``make demo`` notices; 3 when it is partial (some symbols failed or had stale data, listed)
+and 4 when it is degraded (both model services down, or no alert delivered; ``jobs.health``).
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from rich.table import Table
 from orchestrator.cli import exits
 from orchestrator.cli.args import add_price_source, iso_date, settings_for, table_console
 from orchestrator.cli.exits import UsageError
-from orchestrator.documents.run import RunResult, SentimentAnalysis, SymbolSignal
+from orchestrator.documents.run import RiskForecast, RunResult, SentimentAnalysis, SymbolSignal
+from premarket.protocol import is_ticker
 
 ACTION_STYLES = {"BUY": "green", "SELL": "red", "HOLD": "yellow"}
 TIER_NAMES = {"tft": "TFT", "nhits": "N-HITS", "ensemble": "Ensemble", "statistical": "Statistical"}
@@ -28,12 +30,18 @@ def _symbols(text: str) -> list[str]:
     found = [s.upper() for s in text.replace(",", " ").split() if s]
     if not found:  # `--symbols ""` is a typo, not "every symbol"
         raise argparse.ArgumentTypeError("no ticker given; e.g. --symbols AAPL MSFT")
+    if bad := [s for s in found if not is_ticker(s)]:
+        raise argparse.ArgumentTypeError(f"{bad[0]!r} is not a ticker (e.g. AAPL, BRK-B, ^GSPC)")
     return found
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--symbols", nargs="+", type=_symbols, metavar="SYM", help="Symbols (default: settings)."
+        "--symbols",
+        nargs="+",
+        type=_symbols,
+        metavar="SYM",
+        help="Symbols (default: settings; with --prices, every symbol of the file).",
     )
     parser.add_argument(
         "--as-of", type=iso_date, metavar="DATE", help="Only data up to this date is visible."
@@ -47,6 +55,8 @@ def run(args: argparse.Namespace) -> int:
 
     settings = settings_for(args)
     symbols = [s for group in args.symbols for s in group] if args.symbols else None
+    if symbols is None and args.prices:  # the file's own symbols, not the default universe
+        symbols = _file_symbols(args.prices)
     if args.offline and args.as_of is not None:
         _check_within_file(settings.prices_csv, args.as_of)
     result = asyncio.run(
@@ -65,7 +75,9 @@ def run(args: argparse.Namespace) -> int:
                 f"  {alert.level} {alert.symbol}: {'; '.join((alert.errors or {}).values())}",
                 file=sys.stderr,
             )
-    return exits.of_status(result.status)
+    for reason in result.degraded:
+        print(f"premarket: degraded: {reason}", file=sys.stderr)
+    return exits.of_status(result.status, bool(result.degraded))
 
 
 def _check_within_file(prices: Path | None, as_of: date) -> None:
@@ -79,12 +91,22 @@ def _check_within_file(prices: Path | None, as_of: date) -> None:
         raise UsageError(f"--as-of {as_of} is after the last date in {name} ({last})")
 
 
+def _file_symbols(path: Path) -> list[str]:
+    from premarket.prices import PriceFileError, read_prices
+
+    try:
+        return read_prices(path).symbols
+    except PriceFileError as exc:
+        raise UsageError(f"--prices: {exc}") from None
+
+
 def render(result: RunResult) -> Table:
     """The run as a rich table: one row per symbol, a caption with the run's figures."""
     table = Table(
         title=(
             f"Pre-market signals for {result.business_date} "
-            f"(data as of {result.as_of or '-'}, run {result.status})"
+            f"(data as of {result.as_of or '-'}, run {result.status}"
+            f"{', DEGRADED' if result.degraded else ''})"
         ),
         caption=_caption(result),
     )
@@ -94,13 +116,14 @@ def render(result: RunResult) -> Table:
         ("Prob.", "right"),
         ("Price", "right"),
         ("Predicted (p10-p90)", "right"),
+        ("Expected move", "right"),
         ("Tier", "left"),
         ("Sentiment", "left"),
     ):
         table.add_column(name, justify=justify, no_wrap=name != "Sentiment")
     for symbol, signal in result.trading_signals.items():
         if not isinstance(signal, SymbolSignal):
-            table.add_row(symbol, "[red]ERROR[/]", "", "", "", "", signal.error or "")
+            table.add_row(symbol, "[red]ERROR[/]", "", "", "", "", "", signal.error or "")
             continue
         price = signal.price
         q = price.quantiles or {}
@@ -112,10 +135,26 @@ def render(result: RunResult) -> Table:
             f"{signal.confidence:.1%} {signal.likelier_move or 'conf.'}",
             f"{signal.current_price:.2f}" + (" [yellow]stale[/]" if signal.stale else ""),
             f"{price.predicted_price:.2f}{band}",
+            _risk_cell(signal.risk),
             TIER_NAMES[price.tier] + (" *" if price.fallback_reason else ""),
             _sentiment_cell(signal.sentiment),
         )
     return table
+
+
+def expected_move(risk: RiskForecast | None) -> str:
+    """``±1.03%  rng 1.59%``: today's expected move (one sigma of the session's open-to-close
+    return) and expected high-low range; ``-`` without a risk forecast."""
+    if risk is None:
+        return "-"
+    return f"±{risk.expected_move_pct:.2f}%  rng {100 * risk.range_hl:.2f}%"
+
+
+def _risk_cell(risk: RiskForecast | None) -> str:
+    """The expected move, and HIGH under it when it is well above the symbol's normal (its own
+    line keeps the table within 120 columns, and the marker in view)."""
+    high = "\n[bold red]HIGH[/]" if risk is not None and risk.high_risk else ""
+    return expected_move(risk) + high
 
 
 def _sentiment_cell(news: SentimentAnalysis) -> str:
@@ -143,6 +182,7 @@ def _caption(result: RunResult) -> str:
         f"{tiers or '-'}; {(metrics.latency_ms.get('total_ms') or 0) / 1000:.2f} s; "
         f"alerts: {_alert_counts(result)}",
     ]
+    lines += [f"DEGRADED: {reason}" for reason in result.degraded]
     if result.cost is not None and result.cost.per_prediction_usd is not None:
         cost = result.cost
         lines.append(

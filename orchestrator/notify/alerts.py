@@ -1,4 +1,5 @@
-"""Alerts: high-confidence signals, failed runs, unreachable services and unanalysed symbols.
+"""Alerts: high-confidence signals, high-risk symbols, failed runs, unreachable services and
+unanalysed symbols.
 
 Channels: a Slack incoming webhook, SMTP email, a generic JSON webhook, every Apprise URL
 (``notify.apprise_channel``: Slack, email, LINE, Telegram, Discord ...) and Facebook Messenger
@@ -27,12 +28,14 @@ from orchestrator.notify.apprise_channel import apprise_channels
 from orchestrator.notify.messages import (  # noqa: F401 - the alert kinds, imported from here
     DIGEST,
     HIGH_CONFIDENCE,
+    HIGH_RISK,
     RUN_FAILED,
     SERVICE_UNREACHABLE,
     SYMBOL_FAILED,
     Alert,
     body,
     digest_alert,
+    risk_alerts,
     signal_alerts,
     slack_payload,
     title,

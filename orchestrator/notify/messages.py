@@ -1,9 +1,10 @@
 """What an alert says: the alert itself, the facts of its signals, and their text per channel.
 
 A trader acts on an alert without opening the dashboard, so a signal's alert carries the
-symbol, action, probability, price, predicted p10-p90 range, tier and reasoning. Colours follow
-the action, not the alert's level: a SELL is red, a BUY green (the original coloured every
-high-confidence alert green, SELLs included).
+symbol, action, probability, price, predicted p10-p90 range, today's expected move, tier and
+reasoning. Colours follow the action, not the alert's level: a SELL is red, a BUY green (the
+original coloured every high-confidence alert green, SELLs included); a high-risk alert is a
+warning whatever the action.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ RUN_FAILED = "RUN_FAILED"
 SERVICE_UNREACHABLE = "SERVICE_UNREACHABLE"
 SYMBOL_FAILED = "SYMBOL_FAILED"
 DIGEST = "DIGEST"
+HIGH_RISK = "HIGH_RISK"
+"""A symbol's expected move today is well above its normal (``RiskForecast.high_risk``)."""
 TIER_NAMES = {"tft": "TFT", "nhits": "N-HITS", "ensemble": "Ensemble", "statistical": "Statistical"}
 # Slack attachment colours, and Apprise notify types (whose colours are green, red, yellow, blue).
 SLACK_COLORS = {"BUY": "good", "SELL": "danger", "failure": "danger", "warning": "warning"}
@@ -37,10 +40,19 @@ class SignalFacts:
     p90: float | None
     tier: str
     reasoning: str
+    expected_move_pct: float | None = None
+    """Today's expected move, ``100 * sigma_oc`` (None: no risk forecast)."""
+    range_pct: float | None = None
+    """Today's expected high-low range, in percent."""
+    normal_move_pct: float | None = None
+    risk_ratio: float | None = None
+    high_risk: bool = False
 
     @classmethod
     def of(cls, symbol: str, signal: SymbolSignal) -> SignalFacts:
         quantiles = signal.price.quantiles or {}
+        risk = signal.risk
+        normal = None if risk is None else risk.normal_sigma_oc
         return cls(
             symbol=symbol,
             action=signal.action,
@@ -51,18 +63,36 @@ class SignalFacts:
             p90=quantiles.get("p90"),
             tier=signal.price.tier,
             reasoning=signal.reasoning,
+            expected_move_pct=None if risk is None else risk.expected_move_pct,
+            range_pct=None if risk is None else 100 * risk.range_hl,
+            normal_move_pct=None if normal is None else 100 * normal,
+            risk_ratio=None if risk is None else risk.ratio,
+            high_risk=risk is not None and risk.high_risk,
         )
 
     @property
     def side(self) -> str:
         return self.action.split()[0]
 
+    @property
+    def expected_move(self) -> str | None:
+        """``±1.4% expected, range 2.1%``: today's risk (None without a risk forecast)."""
+        if self.expected_move_pct is None or self.range_pct is None:
+            return None
+        return f"±{self.expected_move_pct:.1f}% expected, range {self.range_pct:.1f}%"
+
     def lines(self) -> list[str]:
         known = self.p10 is not None and self.p90 is not None
         band = f" (p10-p90 {self.p10:.2f}-{self.p90:.2f})" if known else ""
-        return [
+        lines = [
             f"{self.symbol}: {self.action}, probability {self.probability:.1%}",
             f"Price {self.price:.2f}, predicted {self.predicted:.2f}{band}",
+        ]
+        if self.expected_move is not None:
+            lines.append(
+                f"Today: {self.expected_move}" + (" (high risk)" if self.high_risk else "")
+            )
+        return lines + [
             f"Tier: {TIER_NAMES.get(self.tier, self.tier)}",
             f"Reasoning: {self.reasoning}",
         ]
@@ -83,6 +113,8 @@ def tone(alert: Alert) -> str:
     """BUY, SELL, failure or warning: what the alert's colour says."""
     if alert.level == RUN_FAILED:
         return "failure"
+    if alert.level == HIGH_RISK:
+        return "warning"
     sides = {f.side for f in alert.facts}
     if alert.level != DIGEST and len(sides) == 1 and sides <= {"BUY", "SELL"}:
         return sides.pop()
@@ -124,27 +156,53 @@ def slack_payload(alert: Alert) -> dict:
         return {"color": color, "text": "\n".join(lines), "fields": fields, "ts": alert.timestamp}
 
     if alert.facts:
-        attachments = [
-            attachment(SLACK_COLORS.get(f.side, "#439FE0"), f.lines(), f) for f in alert.facts
-        ]
+        attachments = [attachment(_facts_color(alert, f), f.lines(), f) for f in alert.facts]
     else:
         attachments = [attachment(SLACK_COLORS.get(tone(alert), "warning"), [], None)]
     return {"text": alert.message, "attachments": attachments}
 
 
+def _facts_color(alert: Alert, facts: SignalFacts) -> str:
+    if alert.level == HIGH_RISK:
+        return SLACK_COLORS["warning"]
+    return SLACK_COLORS.get(facts.side, "#439FE0")
+
+
 def signal_alerts(signals: dict[str, SymbolSignal], threshold: float) -> list[Alert]:
     """BUY or SELL signals whose confidence is above ``threshold``."""
-    return [
-        Alert(
-            HIGH_CONFIDENCE,
-            symbol,
-            s.action,
-            f"High confidence signal: {symbol} - {s.action} ({s.confidence:.1%})",
-            facts=[SignalFacts.of(symbol, s)],
+    alerts = []
+    for symbol, s in signals.items():
+        if s.side not in ("BUY", "SELL") or s.confidence <= threshold:
+            continue
+        facts = SignalFacts.of(symbol, s)
+        message = f"High confidence signal: {symbol} - {s.action} ({s.confidence:.1%})"
+        if facts.expected_move is not None:
+            message += f", {facts.expected_move}"
+        alerts.append(Alert(HIGH_CONFIDENCE, symbol, s.action, message, facts=[facts]))
+    return alerts
+
+
+def risk_alerts(signals: dict[str, SymbolSignal]) -> list[Alert]:
+    """One per symbol whose expected move today is high against its normal, on fresh data (a
+    stale symbol's forecast is for a session its data does not reach; STALE_DATA says so)."""
+    alerts = []
+    for symbol, s in signals.items():
+        risk = s.risk
+        if risk is None or not risk.high_risk or s.stale:
+            continue
+        normal = (
+            f" ({risk.ratio:.1f}x its normal ±{100 * risk.normal_sigma_oc:.1f}%)"
+            if risk.ratio is not None and risk.normal_sigma_oc is not None
+            else ""
         )
-        for symbol, s in signals.items()
-        if s.side in ("BUY", "SELL") and s.confidence > threshold
-    ]
+        message = (
+            f"{symbol}: high risk today: ±{risk.expected_move_pct:.1f}% expected{normal}, "
+            f"range {100 * risk.range_hl:.1f}%"
+        )
+        alerts.append(
+            Alert(HIGH_RISK, symbol, HIGH_RISK, message, facts=[SignalFacts.of(symbol, s)])
+        )
+    return alerts
 
 
 def digest_alert(result: RunResult) -> Alert:
@@ -152,11 +210,13 @@ def digest_alert(result: RunResult) -> Alert:
     counts = result.performance_metrics.signal_distribution
     summary = ", ".join(f"{counts.get(k, 0)} {k}" for k in ("BUY", "SELL", "HOLD"))
     key = result.slot or result.run_id[-6:]
+    high = [s for s, v in result.signals.items() if v.risk is not None and v.risk.high_risk]
     return Alert(
         DIGEST,
         "*",
         f"{DIGEST} {key}",
         f"Pre-market signals for {result.business_date}: {summary} "
-        f"({len(result.signals)}/{len(result.symbols_analyzed)} analysed, run {result.status})",
+        f"({len(result.signals)}/{len(result.symbols_analyzed)} analysed, run {result.status})"
+        + (f"; high risk today: {', '.join(high)}" if high else ""),
         facts=[SignalFacts.of(symbol, s) for symbol, s in result.signals.items()],
     )

@@ -4,7 +4,8 @@
   var data = JSON.parse(document.getElementById("chart-data").textContent);
   var charts = [];
   var COLORS = { close: "#1d2330", path: "#2f5fb3", band: "rgba(47,95,179,0.18)",
-    hit: "#1a7f37", coverage: "#8a6d00", ideal: "#9aa3b2", equity: "#2f5fb3" };
+    hit: "#1a7f37", coverage: "#8a6d00", ideal: "#9aa3b2", equity: "#2f5fb3",
+    expected: "#c62828", realized: "#1d2330" };
 
   function width(el) { return Math.max(260, el.clientWidth || 260); }
   function height(el) { return Math.round(Math.min(260, Math.max(180, width(el) * 0.55))); }
@@ -37,6 +38,23 @@
       bands: [{ series: [4, 3], fill: COLORS.band }],
       axes: [dayAxis, { size: 56 }]
     }, fanData.data);
+  }
+
+  // The forecast sigma (as a ±% move) and its p10-p90 band per session, the realized absolute
+  // open-to-close move as points (null where the session's bar is unknown).
+  function risk(el, riskData) {
+    draw(el, {
+      series: [
+        {},
+        { label: "expected ±%", stroke: COLORS.expected, width: 2, points: { show: true, size: 5 } },
+        { label: "realized |move| %", stroke: COLORS.realized, width: 0,
+          points: { show: true, size: 8, fill: COLORS.realized } },
+        { label: "p10 %", stroke: COLORS.band, width: 1 },
+        { label: "p90 %", stroke: COLORS.band, width: 1 }
+      ],
+      bands: [{ series: [4, 3], fill: COLORS.band }],
+      axes: [dayAxis, { size: 50 }]
+    }, riskData.data);
   }
 
   function rolling(el, series) {
@@ -76,6 +94,7 @@
   document.querySelectorAll("[data-chart]").forEach(function (el) {
     var kind = el.getAttribute("data-chart");
     if (kind === "fan") { fan(el, data.fans[Number(el.getAttribute("data-index"))]); }
+    else if (kind === "risk") { risk(el, data.risk[Number(el.getAttribute("data-index"))]); }
     else if (kind === "rolling" && data.rolling) { rolling(el, data.rolling); }
     else if (kind === "reliability" && data.reliability) { reliability(el, data.reliability); }
     else if (kind === "equity" && data.equity) { equity(el, data.equity); }
