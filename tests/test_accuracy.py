@@ -110,6 +110,31 @@ def test_one_forecast_counts_per_symbol_day_and_tier() -> None:
     assert counted([made(8, 14, 0)], CAL) == []
 
 
+def test_the_signal_of_a_morning_is_scored_once_whichever_tier_fed_it(tmp_path: Path) -> None:
+    """06:30 on the TFT, 07:00 on N-HITS (the TFT was down): two counted forecasts, one signal;
+    its session score counts once, the last run's (issue 27, item 8)."""
+    from sqlalchemy import insert
+
+    from orchestrator.storage.tables import forecasts
+
+    store = Store(f"sqlite:///{tmp_path / 'a.db'}")
+    day = date(2024, 7, 5)
+    common = {"model_used": "m", "confidence": 0.5, "action": "HOLD", "mode": "live"}
+    with store.engine.begin() as conn:
+        for i, (tier, hour, p) in enumerate([("tft", 10, 0.52), ("nhits", 11, 0.55)], start=1):
+            row = forecast_row(id=i, run_id=f"r{i}", business_date=day, tier=tier)
+            row |= common | {"created_at": datetime(2024, 7, 5, hour, 30), "probability_up": p}
+            conn.execute(insert(forecasts).values(**row))
+    try:
+        ledger = AccuracyLedger(store.engine)
+        pending = ledger.pending(CAL)
+        sessions = [(row["id"], row["tier"]) for row, kind in pending if kind == "session"]
+        assert sessions == [(2, "nhits")]
+        assert sorted(row["id"] for row, kind in pending if kind == "next_day") == [1, 2]
+    finally:
+        store.close()
+
+
 def bars_in_csv(symbol: str) -> dict[date, tuple[float, float]]:
     with open(PRICES_CSV, newline="") as handle:
         return {
@@ -260,3 +285,23 @@ def test_plot_writes_a_png(tmp_path: Path) -> None:
     path = plot(scores, CAL, tmp_path / "charts" / "accuracy.png")
     data = path.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5000
+
+
+def test_the_table_shows_session_rows_as_probability_error_with_brier() -> None:
+    from rich.console import Console
+
+    from orchestrator.cli.accuracy import render
+
+    row = {"group_by": "tier", "group": "tft", "window": 20, "count": 2, "band_coverage": None,
+           "direction_hit_rate": 0.5, "hit_rate_low": 0.1, "hit_rate_high": 0.9}  # fmt: skip
+    doc = {"as_of": "2024-07-05", "forecasts": 2, "modes": ["live"], "scored": 4, "rows": [
+        {**row, "kind": "session", "mean_abs_pct_error": 48.5, "brier": 0.2353},
+        {**row, "kind": "next_day", "mean_abs_pct_error": 1.25, "brier": None},
+    ]}  # fmt: skip
+    console = Console(width=200, record=True)
+    console.print(render(doc, 0))
+    text = console.export_text()
+    session = next(line for line in text.splitlines() if "session" in line and "tft" in line)
+    assert "48.5 pts" in session and "0.2353" in session and "%" not in session.split("pts")[0][-8:]
+    next_day = next(line for line in text.splitlines() if "next_day" in line)
+    assert "1.2%" in next_day and "pts" not in next_day

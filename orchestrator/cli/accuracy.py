@@ -63,11 +63,13 @@ def render(doc: dict, newly_scored: int) -> Table:
     table = Table(
         title=f"Forecast accuracy (sessions up to {doc['as_of'] or '-'})",
         caption=f"{doc['forecasts']} forecasts ({', '.join(doc['modes']) or 'live'} runs, one per "
-        f"symbol, day and tier), {doc['scored']} scores, {newly_scored} new; hit = direction "
-        "right (95% interval); error = mean |predicted - realized| / realized; "
+        f"symbol, day and tier; the session signal one per symbol and day), {doc['scored']} "
+        f"scores, {newly_scored} new; hit = direction right (95% interval); error = mean "
+        "|predicted - realized| / realized, or for session rows the probability error "
+        "|P(up) - outcome| in points; Brier = mean (P(up) - outcome)^2 of session rows; "
         "band = realized inside p10-p90",
     )
-    for name in ("By", "Group", "Kind", "Window", "N", "Hit", "Error", "Band"):
+    for name in ("By", "Group", "Kind", "Window", "N", "Hit", "Error", "Brier", "Band"):
         table.add_column(name, justify="left" if name in ("By", "Group", "Kind") else "right")
     for row in doc["rows"]:
         table.add_row(
@@ -77,10 +79,19 @@ def render(doc: dict, newly_scored: int) -> Table:
             str(row["window"]),
             str(row["count"]),
             _hit(row),
-            _pct(row["mean_abs_pct_error"], 1.0),
+            _error(row),
+            "-" if row.get("brier") is None else f"{row['brier']:.4f}",
             _pct(row["band_coverage"]),
         )
     return table
+
+
+def _error(row: dict) -> str:
+    """A price error in %, or a probability error in points (the ``session`` kind)."""
+    value = row["mean_abs_pct_error"]
+    if row["kind"] == "session" and value is not None:
+        return f"{value:.1f} pts"
+    return _pct(value, 1.0)
 
 
 def _hit(row: dict) -> str:

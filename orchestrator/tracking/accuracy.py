@@ -11,7 +11,7 @@ against the last session of its forecast path (5 sessions), and ``seven_day`` ag
 session within 7 calendar days (the original's horizon) when the path reaches it. A calibrated
 signal's probability is scored too (``session``): against its business date's open-to-close
 move, the one target the signal, its fit, the backtest and paper fills share
-(``premarket.target``). A score
+(``premarket.target``), once per (symbol, business date, mode) whichever tier fed it. A score
 records the direction hit, the absolute percentage error and the band hit; scores are kept in
 the store, so each forecast is scored once and survives the purge of old run documents.
 The original compared predictions with later closes too, but never on a fixed rule; its
@@ -194,11 +194,35 @@ class AccuracyLedger:
                 for r in conn.execute(select(forecasts).where(forecasts.c.mode.in_(modes)))
             ]
             done = set(conn.execute(select(forecast_scores.c.forecast_id, forecast_scores.c.kind)))
+        chosen = counted(rows, calendar)
+        # The signal is one per symbol and morning, whichever tier fed it: its session score
+        # counts once per (symbol, business date, mode), the last counted run's.
+        signal_of: dict[tuple, dict] = {}
+        for row in chosen:
+            key = (row["symbol"], row["business_date"], row["mode"])
+            if key not in signal_of or (row["created_at"], row["id"]) > (
+                signal_of[key]["created_at"],
+                signal_of[key]["id"],
+            ):
+                signal_of[key] = row
+        signals = {row["id"] for row in signal_of.values()}
+        scored_signal = {
+            (row["symbol"], row["business_date"], row["mode"])
+            for row in chosen
+            if (row["id"], "session") in done
+        }
         return [
             (row, kind)
-            for row in counted(rows, calendar)
+            for row in chosen
             for kind in KINDS
             if (row["id"], kind) not in done
+            and (
+                kind != "session"
+                or (
+                    row["id"] in signals
+                    and (row["symbol"], row["business_date"], row["mode"]) not in scored_signal
+                )
+            )
         ]
 
     def save(self, scores: Iterable[Score]) -> int:
