@@ -113,3 +113,20 @@ def database_url(request, tmp_path) -> str:
         url = request.getfixturevalue("postgres_cluster").create_database()
     upgrade(url)
     return url
+
+
+@pytest.fixture
+def require_chromium() -> None:
+    """Chromium for the browser tests: missing, they fail (``make test`` installs the Debian
+    package), unless PREMARKET_SKIP_BROWSER=1 asks to skip them (listed in the summary)."""
+    from orchestrator.api.browser import chromium_path
+
+    if chromium_path() is not None:
+        return
+    if os.environ.get("PREMARKET_SKIP_BROWSER") == "1":
+        pytest.skip("browser tests skipped (PREMARKET_SKIP_BROWSER=1): no Chromium")
+    pytest.fail(
+        "no Chromium (chromium on the PATH or PREMARKET_CHROMIUM): make test installs it; "
+        "PREMARKET_SKIP_BROWSER=1 skips the browser tests",
+        pytrace=False,
+    )
