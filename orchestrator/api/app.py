@@ -21,10 +21,10 @@ import httpx
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, field_validator
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import premarket
+from orchestrator.api.analyze_request import AnalyzeRequest
 from orchestrator.api.dashboard import mount_dashboard
 from orchestrator.api.guard import BodyError, access_log_config, read_body
 from orchestrator.common.clock import new_york_date, utc_now
@@ -34,7 +34,6 @@ from orchestrator.forecast.breaker import TARGETS, breaker_states
 from orchestrator.storage.store import Store
 from orchestrator.tracking.accuracy import AccuracyLedger
 from orchestrator.tracking.accuracy_report import accuracy_document
-from premarket.protocol import is_ticker
 from premarket.settings import Settings, Target
 
 DATE_PATTERN = r"^\d{4}-\d{2}-\d{2}$"
@@ -50,29 +49,13 @@ class ApiError(Exception):
         self.status, self.error, self.field, self.extra = status, error, field, extra
 
 
-class AnalyzeRequest(BaseModel):
-    """Optional body of ``POST /analyze``; an empty body runs the configured symbols live."""
-
-    model_config = ConfigDict(extra="forbid")  # {"symbol": ...} is a typo, not "all symbols"
-
-    symbols: list[str] | None = Field(default=None, max_length=200)
-    as_of: date | None = Field(default=None, description="Replay the morning after this date.")
-    offline: bool = Field(default=False, description="Bundled prices and news, no Yahoo.")
-    wait: bool = Field(default=True, description="Answer with the result (else 202 at once).")
-
-    @field_validator("symbols")
-    @classmethod
-    def _symbols(cls, value: list[str] | None) -> list[str] | None:
-        if value is None:
-            return None
-        upper = [s.strip().upper() for s in value]
-        bad = [s for s in upper if not is_ticker(s)]
-        if bad or not upper:
-            raise ValueError(f"not valid tickers: {bad}" if bad else "must not be empty")
-        return upper
-
-
 Runner = Callable[[AnalyzeRequest], Awaitable[RunResult]]
+
+
+REPLAYS = (
+    "true: replayed mornings (--as-of, --offline runs); false: live runs; omitted: live runs, "
+    "or replays when the store holds no live run"
+)
 
 
 def _error(status: int, error: str, field: str | None = None, **extra: Any) -> JSONResponse:
@@ -237,7 +220,7 @@ def create_app(
         await asyncio.sleep(0)  # let the task take the lock before the next request
         return JSONResponse({"status": "started"}, status_code=202)
 
-    @app.get("/results", summary="The latest run of a New York business date")
+    @app.get("/results", summary="The best run of a New York business date")
     def results(
         day_text: str | None = Query(  # noqa: B008 - FastAPI's idiom
             None,
@@ -245,24 +228,28 @@ def create_app(
             pattern=DATE_PATTERN,
             description="New York business date, YYYY-MM-DD; today in New York when omitted.",
         ),
+        replays: bool | None = Query(None, description=REPLAYS),  # noqa: B008
     ) -> dict:
         day = _parse_date(day_text, "date", new_york_date(clock()))
-        found = store.run_for_date(day)
+        found = store.run_for_date(day, replays)
         if found is None:
             raise ApiError(404, f"no run for New York business date {day}", date=day.isoformat())
         return found.to_document()
 
-    @app.get("/results/latest", summary="The most recent run")
-    def latest() -> dict:
-        found = store.latest_run()
+    @app.get("/results/latest", summary="The newest live run of the newest business date")
+    def latest(replays: bool | None = Query(None, description=REPLAYS)) -> dict:  # noqa: B008
+        found = store.latest_run(replays)
         if found is None:
             raise ApiError(404, "no run has been stored yet")
         return found.to_document()
 
     @app.get("/results/recent", summary="Runs of the last N New York business dates")
-    def recent(days: int = Query(7, ge=1, le=MAX_RECENT_DAYS)) -> dict:  # noqa: B008
+    def recent(
+        days: int = Query(7, ge=1, le=MAX_RECENT_DAYS),  # noqa: B008
+        replays: bool | None = Query(None, description=REPLAYS),  # noqa: B008
+    ) -> dict:
         today = new_york_date(clock())
-        runs = [r.to_document() for r in store.recent_runs(days, today)]
+        runs = [r.to_document() for r in store.recent_runs(days, today, replays)]
         return {"days": days, "until": today.isoformat(), "runs": runs}
 
     @app.get("/accuracy", summary="Rolling 20/60/250-session forecast accuracy")

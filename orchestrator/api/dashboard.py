@@ -44,9 +44,15 @@ def expected_move(risk: RiskForecast | None) -> str:
     return f"±{risk.expected_move_pct:.2f}%  rng {100 * risk.range_hl:.2f}%"
 
 
-async def _view(settings: Settings, store: Store, calendar: TradingCalendar, today: date) -> dict:
+async def _view(
+    settings: Settings,
+    store: Store,
+    calendar: TradingCalendar,
+    today: date,
+    replays: bool | None,
+) -> dict:
     """The page's figures, and the risk charts from the run history's runs."""
-    view = await dashboard_view(settings, store, calendar, today)
+    view = await dashboard_view(settings, store, calendar, today, replays)
     runs = [row.run for row in view["history"]]
     view["risk"] = await risk_charts(settings, calendar, view["latest"], runs)
     return view
@@ -85,7 +91,9 @@ def mount_dashboard(
         now = clock()
         # Reading the store and computing the figures is blocking work (~0.3 s for a month of
         # runs): a worker thread keeps the event loop, and a POST /analyze running in it, free.
-        view_of_today = _view(settings, store, calendar, new_york_date(now))
+        asked = request.query_params.get("replays")  # the page's live/replays toggle
+        replays = None if asked is None else asked.lower() in ("1", "true", "yes")
+        view_of_today = _view(settings, store, calendar, new_york_date(now), replays)
         view, status = await asyncio.gather(asyncio.to_thread(asyncio.run, view_of_today), health())
         context = {
             **view,

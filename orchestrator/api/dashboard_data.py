@@ -175,10 +175,10 @@ def paper_view(store: Store, settings: Settings) -> dict:
     }
 
 
-def run_history(store: Store, until: date) -> list[RunRow]:
+def run_history(store: Store, until: date, replays: bool | None = None) -> list[RunRow]:
     """The runs of the ``HISTORY_DAYS`` business dates up to ``until``, newest first."""
     rows = []
-    for run in store.recent_runs(HISTORY_DAYS, until):
+    for run in store.recent_runs(HISTORY_DAYS, until, replays):
         fallbacks = sum(1 for s in run.signals.values() if s.price.fallback_reason)
         total_ms = run.performance_metrics.latency_ms.get("total_ms")
         rows.append(RunRow(run, fallbacks, round(total_ms / 1000, 2) if total_ms else None))
@@ -186,18 +186,25 @@ def run_history(store: Store, until: date) -> list[RunRow]:
 
 
 async def dashboard_view(
-    settings: Settings, store: Store, calendar: TradingCalendar, today: date
+    settings: Settings,
+    store: Store,
+    calendar: TradingCalendar,
+    today: date,
+    replays: bool | None = None,
 ) -> dict:
-    """Everything the page shows except service health (the API's ``/health`` document)."""
+    """Everything the page shows except service health (the API's ``/health`` document): the
+    latest live run and its history, or replays when asked (or when the store has no live run)."""
     t0 = time.perf_counter()
-    latest = store.latest_run()
+    mode = store.mode_shown(replays)
+    latest = store.latest_run(mode == "replay")
     signals = latest.signals.items() if latest else ()
     fans = [await fan_chart(settings, store, calendar, latest, s, sig) for s, sig in signals]
     return {
         "latest": latest,
         "fans": fans,
         # Up to the latest run's date, not today: a store of replayed mornings has a history too.
-        "history": run_history(store, latest.business_date if latest else today),
+        "history": run_history(store, latest.business_date if latest else today, mode == "replay"),
+        "mode": mode,
         "accuracy": accuracy_view(store, calendar),
         "paper": paper_view(store, settings),
         "cost_goal_usd": COST_GOAL_USD,

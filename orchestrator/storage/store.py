@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import case, delete, exists, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from orchestrator.common.clock import new_york_date, utc_now
@@ -59,36 +59,61 @@ class Store:
                     status=result.status,
                     as_of=result.as_of,
                     document=result.to_document(),
+                    mode=result.mode,
                 )
             )
             if rows:
                 conn.execute(insert(forecasts), rows)
 
-    def run_for_date(self, business_date: date) -> RunResult | None:
-        """The latest run of a New York business date."""
+    def mode_shown(self, replays: bool | None = None) -> str:
+        """Which runs "latest" and "recent" mean: replays when asked (``replays=True``), live
+        runs when told so (False); by default live runs, or replays in a store holding none
+        (a demo or backtest database), so a replay never hides a live morning."""
+        if replays is not None:
+            return "replay" if replays else "live"
+        with self.engine.connect() as conn:
+            live = conn.execute(select(exists().where(runs.c.mode == "live"))).scalar()
+        return "live" if live else "replay"
+
+    def run_for_date(self, business_date: date, replays: bool | None = None) -> RunResult | None:
+        """The best run of a New York business date: complete before partial before failed,
+        then the latest started (of the mode ``mode_shown`` picks)."""
+        rank = case((runs.c.status == "ok", 0), (runs.c.status == "partial", 1), else_=2)
         query = (
             select(runs.c.document)
             .where(runs.c.business_date == business_date)
-            .order_by(runs.c.started_at.desc())
+            .where(runs.c.mode == self.mode_shown(replays))
+            .order_by(rank, runs.c.started_at.desc())
             .limit(1)
         )
         return self._one(query)
 
-    def latest_run(self) -> RunResult | None:
-        return self._one(select(runs.c.document).order_by(runs.c.started_at.desc()).limit(1))
+    def latest_run(self, replays: bool | None = None) -> RunResult | None:
+        """The newest run of the newest business date (of the mode ``mode_shown`` picks)."""
+        query = (
+            select(runs.c.document)
+            .where(runs.c.mode == self.mode_shown(replays))
+            .order_by(runs.c.business_date.desc(), runs.c.started_at.desc())
+            .limit(1)
+        )
+        return self._one(query)
 
     def _one(self, query) -> RunResult | None:
         with self.engine.connect() as conn:
             document = conn.execute(query).scalar()
         return None if document is None else RunResult.model_validate(document)
 
-    def recent_runs(self, days: int, today: date | None = None) -> list[RunResult]:
-        """Runs of the last ``days`` New York business dates up to ``today``, newest first."""
+    def recent_runs(
+        self, days: int, today: date | None = None, replays: bool | None = None
+    ) -> list[RunResult]:
+        """Runs of the last ``days`` New York business dates up to ``today``, newest first (of
+        the mode ``mode_shown`` picks)."""
         today = today or new_york_date(utc_now())
         query = (
             select(runs.c.document)
             .where(runs.c.business_date > today - timedelta(days=days))
             .where(runs.c.business_date <= today)
+            .where(runs.c.mode == self.mode_shown(replays))
             .order_by(runs.c.started_at.desc())
         )
         with self.engine.connect() as conn:

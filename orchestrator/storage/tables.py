@@ -32,6 +32,7 @@ runs = Table(
     Column("status", String(16), nullable=False),
     Column("as_of", Date),
     Column("document", JSON, nullable=False),
+    Column("mode", String(8), nullable=False, server_default="live", doc="live or replay"),
 )
 
 forecasts = Table(
