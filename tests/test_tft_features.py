@@ -46,6 +46,18 @@ def test_warmup_rows_are_nan_and_the_rest_finite(prices):
     assert features.shape == (100, len(PRICE_FEATURES))
 
 
+def test_range_variance_is_the_log_garman_klass_variance_by_hand():
+    rows = np.array([[10, 11, 9, 10, 100]] * 6 + [[10, 12, 10, 11, 300]], dtype=float)
+    features = price_features(rows)
+    day, week = PRICE_FEATURES.index("range_variance"), PRICE_FEATURES.index("range_variance_week")
+    gk = [
+        0.5 * np.log(h / lo) ** 2 - (2 * np.log(2) - 1) * np.log(c / o) ** 2
+        for o, h, lo, c, _ in rows
+    ]
+    assert features[-1, day] == pytest.approx(np.log(gk[-1]))
+    assert features[-1, week] == pytest.approx(np.log(np.mean(gk[-5:])))
+
+
 def test_log_return_is_the_close_to_close_log_ratio():
     rows = np.array([[10, 11, 9, 10, 100]] * 6 + [[10, 12, 10, 11, 300]], dtype=float)
     features = price_features(rows)

@@ -19,6 +19,9 @@ from functools import lru_cache
 import numpy as np
 import pandas as pd
 
+from premarket.risk.estimators import garman_klass
+from premarket.risk.features import VARIANCE_FLOOR
+
 TARGET = "log_return"
 """The modelled quantity: the daily log return of the close (row t: log(close_t / close_t-1))."""
 VOL_WINDOW = 5
@@ -35,16 +38,21 @@ PRICE_FEATURES = (
     "volume_change",
     "volume_ratio",
     "volatility",
+    "range_variance",
+    "range_variance_week",
 )
-"""Unknown-in-the-future inputs computed from OHLCV, in column order of :func:`price_features`."""
+"""Unknown-in-the-future inputs computed from OHLCV, in column order of :func:`price_features`.
+The last two are the log Garman-Klass variance of the day and of its 5-day mean (the risk
+model's HAR inputs, :mod:`premarket.risk`); a checkpoint trained before they existed keeps
+reading the features it names (``spec["reals"]``)."""
 CALENDAR_FEATURES = ("day_of_week", "month", "session_gap")
 """Known-in-the-future inputs computed from dates, in column order of :func:`calendar_features`."""
 
 
 def price_features(rows: np.ndarray) -> np.ndarray:
-    """Features of ``rows`` (n x 5: open, high, low, close, volume; oldest first), n x 7.
+    """Features of ``rows`` (n x 5: open, high, low, close, volume; oldest first), n x 9.
 
-    Also takes a stack of equally long windows (b x n x 5 -> b x n x 7), so the predictor
+    Also takes a stack of equally long windows (b x n x 5 -> b x n x 9), so the predictor
     computes a whole batch at once. The first ``WARMUP_ROWS`` rows are NaN. Log ratios keep the
     features scale-free, so one model serves a $20 and a $2000 stock, and symbols it never saw.
     """
@@ -66,6 +74,11 @@ def price_features(rows: np.ndarray) -> np.ndarray:
         out[..., VOL_WINDOW:, 6] = returns.std(axis=-1, ddof=1)
         volumes = window(log_volume[..., 1:], VOL_WINDOW, axis=-1)
         out[..., VOL_WINDOW:, 5] = log_volume[..., VOL_WINDOW:] - volumes.mean(axis=-1)
+    gk = np.maximum(garman_klass(open_, high, low, close), VARIANCE_FLOOR)
+    out[..., 7] = np.log(gk)
+    if n >= VOL_WINDOW:
+        week = np.lib.stride_tricks.sliding_window_view(gk, VOL_WINDOW, axis=-1).mean(axis=-1)
+        out[..., VOL_WINDOW - 1 :, 8] = np.log(week)
     out[..., :WARMUP_ROWS, :] = np.nan
     return out
 
