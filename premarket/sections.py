@@ -131,10 +131,25 @@ class SignalSettings(Section):
         return value
 
 
+DEFAULT_ALERT_THRESHOLD = {"calibrated": 0.5, "original": 0.85}
+"""``alerts.confidence_threshold`` when unset, per ``signal.mode``."""
+ORIGINAL_MIN_CONFIDENCE = 0.65
+"""``paper.min_confidence`` when unset, for the original rule's signals."""
+
+
 class AlertSettings(Section):
     """Alert channels and rules; URLs and the SMTP password come from the environment."""
 
-    confidence_threshold: float = Field(default=0.85, ge=0, le=1)
+    confidence_threshold: float | None = Field(
+        default=None,
+        ge=0,
+        le=1,
+        description=(
+            "Alert on a fresh BUY/SELL whose confidence is above this. Unset: per signal.mode, "
+            "0.5 for 'calibrated' (every calibrated BUY/SELL, which already needs about 54%: "
+            "0.85 can never be reached there) and 0.85 for 'original'."
+        ),
+    )
     slack_webhook_url: SecretStr | None = None
     webhook_url: SecretStr | None = None
     smtp_host: str | None = None
@@ -196,7 +211,16 @@ class PaperSettings(Section):
     max_total_risk_pct: float = Field(default=0.20, gt=0, le=1)
     stop_loss_pct: float = Field(default=0.08, gt=0, lt=1)
     take_profit_pct: float = Field(default=0.15, gt=0)
-    min_confidence: float = Field(default=0.65, ge=0, le=1)
+    min_confidence: float | None = Field(
+        default=None,
+        ge=0,
+        le=1,
+        description=(
+            "A BUY/SELL trades only at this confidence or above. Unset: 0.65 for the original "
+            "rule's uncalibrated confidence, none for a calibrated signal (its action already "
+            "needs its probability and edge); set, it applies to both."
+        ),
+    )
     min_order_usd: float = Field(
         default=1_000.0,
         ge=0,

@@ -133,7 +133,10 @@ def test_backtest_risk_section_and_predictions_file(tmp_path: Path) -> None:
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert "risk model" in result.stdout and "(anchor)" in result.stdout  # the printed table
-    risk = json.loads((tmp_path / "bt.json").read_text())["risk"]
+    summary = json.loads((tmp_path / "bt.json").read_text())
+    # the per-tier books enter at the origin close: labelled as not tradable (issue 27, item 7)
+    assert summary["strategy_trade"] == "close-to-close, not tradable before the open"
+    risk = summary["risk"]
     assert set(risk["forecasters"]) == {"risk", "har", "garch", "statistical"}
     own = risk["forecasters"]["risk"]
     for anchor in ("vs_garch", "vs_har"):

@@ -23,7 +23,7 @@ def test_defaults_follow_the_original_rules(config: Path) -> None:
     settings = load_settings()
     assert settings.signal.price_weight == 0.6 and settings.signal.sentiment_weight == 0.4
     assert settings.chain.breaker_failures == 3 and settings.chain.breaker_cooldown_s == 300
-    assert settings.paper.starting_cash == 100_000 and settings.paper.min_confidence == 0.65
+    assert settings.paper.starting_cash == 100_000 and settings.paper.min_confidence is None
     assert settings.retention_days == 30
     assert settings.api.host == "127.0.0.1"
     assert settings.tft.url.endswith(":3001") and settings.nhits.url.endswith(":3002")

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from orchestrator.backtest.metrics import level_of
 from orchestrator.backtest.report import BUY_AND_HOLD, Report, quantile_columns
+from orchestrator.backtest.strategy import TRADE
 from orchestrator.common.charts import pyplot, save
 
 FAN_DAYS = 120
@@ -26,7 +27,7 @@ def equity_chart(report: Report, path: Path) -> Path:
         ax.plot(curve.index, curve.to_numpy(), label=_label(report, key), **style)
     ax.axhline(1.0, color="grey", linewidth=0.8)
     ax.set_title(
-        f"Strategy equity (long BUY, short SELL, flat HOLD; "
+        f"Strategy equity, {TRADE}\n(long BUY, short SELL, flat HOLD; "
         f"{report.summary['cost_bps']:g} bp per trade)"
     )
     ax.set_ylabel("growth of 1")

@@ -112,6 +112,7 @@ def summarize(
     summary = {
         **settings,
         "cost_bps": cost_bps,
+        "strategy_trade": strategy.TRADE,
         "signal_threshold": signal_threshold,
         "first_target": first["target"].min().date().isoformat(),
         "last_target": first["target"].max().date().isoformat(),
@@ -177,7 +178,8 @@ def overall_tables(summary: dict[str, Any]) -> list:
         ["tier", "days", "hit % [95% CI]", "p vs 50%", "up days %", "p vs up", "MCC"],
     )
     trading = _table(
-        f"Strategy: long BUY, short SELL, flat HOLD; {summary['cost_bps']:g} bp per trade",
+        f"Strategy ({strategy.TRADE}): long BUY, short SELL, flat HOLD; "
+        f"{summary['cost_bps']:g} bp per trade",
         ["tier", "in market %", "trades", "total %", "annual %", "Sharpe", "max DD %"],
     )
     rows = [(tier["label"], tier["overall"]) for tier in tiers]
@@ -214,7 +216,7 @@ def _strategy_cells(s: dict[str, Any]) -> list[str]:
 def symbol_table(summary: dict[str, Any]):
     """Per symbol: each tier's MASE, hit rate and strategy annual return."""
     table = _table(
-        "Per symbol: MASE / hit % / strategy annual %",
+        f"Per symbol: MASE / hit % / strategy annual % ({strategy.TRADE})",
         ["symbol", *(t["label"] for t in summary["tiers"].values()), "Buy and hold"],
     )
     for symbol in summary["symbols"]:

@@ -1,5 +1,10 @@
 """The simplest way to trade a tier's signal, to see whether its skill survives costs.
 
+**Close-to-close, not tradable before the open**: these books enter at the origin's close, the
+close the forecast was made from, which a pre-market signal made after that close cannot get.
+They measure the next-close forecast's skill, labelled so (``TRADE``) wherever they are shown;
+the tradable books are the open-to-close ones (``signal_run``, ``risk_strategy``).
+
 At each origin's close the tier's forecast becomes a recommendation exactly as the services
 derive it (``signal_score`` from direction and confidence, then BUY/SELL/HOLD past a
 threshold); the strategy is long one unit on BUY, short on SELL and flat on HOLD until the next
@@ -16,6 +21,8 @@ from orchestrator.tracking.metrics import performance
 from premarket.protocol import direction_of, recommendation_of, signal_score
 
 POSITION = {"BUY": 1.0, "SELL": -1.0, "HOLD": 0.0}
+TRADE = "close-to-close, not tradable before the open"
+"""What these books trade, as every table, chart and JSON block that shows them says."""
 
 
 def positions(frame: pd.DataFrame, threshold: float) -> np.ndarray:

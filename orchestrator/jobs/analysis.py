@@ -43,6 +43,7 @@ from orchestrator.notify.alerts import (
     SYMBOL_FAILED,
     Alert,
     AlertSender,
+    alert_threshold,
     digest_alert,
     dispatch,
     risk_alerts,
@@ -146,7 +147,7 @@ async def _analyse(
 
 
 def _alerts(result: RunResult, run: RunState, settings: Settings) -> list[Alert]:
-    alerts = signal_alerts(result.signals, settings.alerts.confidence_threshold)
+    alerts = signal_alerts(result.signals, alert_threshold(settings))
     alerts += risk_alerts(result.signals)  # each a HIGH_RISK alert, once per symbol and day
     alerts += [
         Alert(SERVICE_UNREACHABLE, name, SERVICE_UNREACHABLE, f"Service unreachable: {why}")

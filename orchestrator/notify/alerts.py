@@ -33,6 +33,7 @@ from orchestrator.notify.messages import (  # noqa: F401 - the alert kinds, impo
     SERVICE_UNREACHABLE,
     SYMBOL_FAILED,
     Alert,
+    alert_threshold,
     body,
     digest_alert,
     risk_alerts,

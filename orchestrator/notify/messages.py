@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 
 from orchestrator.documents.run import RunResult, SymbolSignal
 from premarket.protocol import utc_now_iso
+from premarket.sections import DEFAULT_ALERT_THRESHOLD
+from premarket.settings import Settings
 
 HIGH_CONFIDENCE = "HIGH_CONFIDENCE"
 RUN_FAILED = "RUN_FAILED"
@@ -168,11 +170,18 @@ def _facts_color(alert: Alert, facts: SignalFacts) -> str:
     return SLACK_COLORS.get(facts.side, "#439FE0")
 
 
+def alert_threshold(settings: Settings) -> float:
+    """``alerts.confidence_threshold``, or when unset the default of the signal's mode."""
+    threshold = settings.alerts.confidence_threshold
+    return DEFAULT_ALERT_THRESHOLD[settings.signal.mode] if threshold is None else threshold
+
+
 def signal_alerts(signals: dict[str, SymbolSignal], threshold: float) -> list[Alert]:
-    """BUY or SELL signals whose confidence is above ``threshold``."""
+    """BUY or SELL signals whose confidence is above ``threshold``, on fresh data (a stale
+    signal is never traded, so it is not announced as one; STALE_DATA says why)."""
     alerts = []
     for symbol, s in signals.items():
-        if s.side not in ("BUY", "SELL") or s.confidence <= threshold:
+        if s.side not in ("BUY", "SELL") or s.confidence <= threshold or s.stale:
             continue
         facts = SignalFacts.of(symbol, s)
         message = f"High confidence signal: {symbol} - {s.action} ({s.confidence:.1%})"

@@ -34,6 +34,7 @@ from datetime import date
 
 from orchestrator.documents.run import RunResult
 from orchestrator.tracking.paper_book import Book, Order, Position, Side, Sizing, Trade
+from premarket.sections import ORIGINAL_MIN_CONFIDENCE
 from premarket.settings import PaperSettings
 
 
@@ -95,9 +96,7 @@ class PaperTrader:
         done = []
         for symbol, signal in sorted(run.signals.items(), key=lambda i: -i[1].confidence):
             side = _action_side(signal.action)
-            # A calibrated BUY/SELL already passed the signal's probability and edge thresholds;
-            # min_confidence gates the original rule's uncalibrated confidence only.
-            gated = not signal.calibrated and signal.confidence < self.rules.min_confidence
+            gated = signal.confidence < self._floor(signal.calibrated)
             if side is None or signal.stale or gated:
                 if (queued := book.pending.pop(symbol, None)) is not None:
                     done.append(f"cancelled {queued.action} {symbol}: the later run says HOLD")
@@ -129,6 +128,13 @@ class PaperTrader:
         if symbol in book.positions:
             return None
         return self._open(book, order, price, day)
+
+    def _floor(self, calibrated: bool) -> float:
+        """The confidence a BUY/SELL needs: ``min_confidence`` when set; unset, 0.65 for the
+        original rule and none for a calibrated signal (its action needed its probability)."""
+        if self.rules.min_confidence is not None:
+            return self.rules.min_confidence
+        return 0.0 if calibrated else ORIGINAL_MIN_CONFIDENCE
 
     def _sizing(self, sigma_oc: float | None) -> Sizing:
         """``risk`` where the rules ask for it and the signal has a usable risk forecast."""
