@@ -137,6 +137,25 @@ ORIGINAL_MIN_CONFIDENCE = 0.65
 """``paper.min_confidence`` when unset, for the original rule's signals."""
 
 
+def split_urls(text: str) -> list[str]:
+    """Apprise URLs from one setting: separated by whitespace or commas."""
+    return [u for u in re.split(r"[\s,]+", text) if u]
+
+
+def _apprise_usable(urls: SecretStr | None) -> SecretStr | None:
+    """Refuse, when the settings are loaded, a URL Apprise cannot use (rather than at the first
+    alert); the error names the entry and its scheme, never the URL (it holds credentials)."""
+    if urls is None:
+        return None
+    import apprise  # only when Apprise URLs are configured
+
+    for i, url in enumerate(split_urls(urls.get_secret_value()), start=1):
+        if not apprise.Apprise().add(url):
+            scheme = url.split("://", 1)[0] if "://" in url else "no scheme"
+            raise ValueError(f"entry {i} ({scheme}://...) is not a URL Apprise can use")
+    return urls
+
+
 class AlertSettings(Section):
     """Alert channels and rules; URLs and the SMTP password come from the environment."""
 
@@ -175,6 +194,15 @@ class AlertSettings(Section):
     )
     messenger_url: str = "https://graph.facebook.com/v21.0/me/messages"
     digest: bool = Field(default=False, description="Also one message per run with all signals.")
+    dashboard_url: str | None = Field(
+        default=None,
+        description="The dashboard link every alert carries; unset: http://{api.host}:{api.port}/.",
+    )
+
+    @field_validator("apprise_urls")
+    @classmethod
+    def _apprise(cls, value: SecretStr | None) -> SecretStr | None:
+        return _apprise_usable(value)
 
 
 class CostSettings(Section):

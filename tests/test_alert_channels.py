@@ -25,7 +25,7 @@ from run_documents import signal
 from orchestrator.documents.run import SymbolSignal
 from orchestrator.jobs.analysis import run_analysis
 from orchestrator.notify.alerts import AlertSender, dispatch
-from orchestrator.notify.messages import Alert, SignalFacts, digest_alert, signal_alerts
+from orchestrator.notify.messages import SignalFacts, digest_alert, signal_alerts
 from orchestrator.storage.store import Store
 from premarket.settings import AlertSettings
 from serving.launch import free_port
@@ -247,19 +247,18 @@ def test_a_channel_that_stays_down_reports_its_error_and_is_retried_next_run(tmp
     assert retried.delivered == ["messenger"] and not retried.duplicate
 
 
-def test_an_unusable_apprise_url_fails_its_alerts_not_the_run():
-    async def send() -> list:
-        async with httpx.AsyncClient() as http:
-            settings = AlertSettings(apprise_urls=SecretStr("nosuchservice://abcdefgh12345678"))
-            sender = AlertSender(settings, http)
-            alert = Alert("RUN_FAILED", "*", "RUN_FAILED", "failed")
-            return await dispatch([alert], sender=sender, store=None, business_date=DAY)
+def test_an_unusable_apprise_url_is_refused_with_the_settings(tmp_path) -> None:
+    """At start-up, naming the entry and its scheme, never the URL's credentials (issue 28,
+    item 7), through the real command: not when the first alert is sent."""
+    from orchestrator_stubs import run_cli
 
-    (record,) = asyncio.run(send())
-    assert record.delivered == []
-    assert record.errors == {
-        "apprise:nosuchservice": "apprise:nosuchservice: Apprise cannot use it"
-    }
+    with pytest.raises(ValueError, match=r"entry 2 \(nosuchservice://\.\.\.\) is not a URL"):
+        AlertSettings(apprise_urls=SecretStr("json://localhost nosuchservice://abcdefgh12345678"))
+    result = run_cli(
+        tmp_path, "crontab", env={"PREMARKET_ALERTS__APPRISE_URLS": "nosuchservice://s3cretpass@x"}
+    )
+    assert result.returncode == 2 and "alerts.apprise_urls" in result.stderr
+    assert "s3cretpass" not in result.stderr + result.stdout
 
 
 def test_the_digest_is_one_message_with_every_signal(stand_ins):
@@ -321,3 +320,21 @@ def test_a_run_with_the_digest_on_sends_one_message_with_all_its_signals(tmp_pat
         assert_carries_the_facts(attachment["text"], SignalFacts.of(symbol, result.signals[symbol]))
         colour = {"BUY": "good", "SELL": "danger", "HOLD": "#439FE0"}[result.signals[symbol].side]
         assert attachment["color"] == colour
+
+
+def test_every_alert_names_its_morning_run_and_dashboard() -> None:
+    from orchestrator.notify.messages import Alert, body, dashboard_link, slack_payload
+    from premarket.settings import Settings
+
+    alert = Alert("RUN_FAILED", "*", "RUN_FAILED", "failed")
+    alert.business_date, alert.run_id = "2024-07-02", "run_2024_07_02T10_30_00_000Z_abc123"
+    alert.link = dashboard_link(Settings(alerts={"dashboard_url": "https://pm.example/"}))
+    text = body(alert)
+    assert "Business date: 2024-07-02\n" in text and "Dashboard: https://pm.example/\n" in text
+    assert "Run: run_2024_07_02T10_30_00_000Z_abc123" in text
+    assert slack_payload(alert)["text"].endswith(
+        "for 2024-07-02 · run run_2024_07_02T10_30_00_000Z_abc123 · https://pm.example/"
+    )
+    assert (
+        dashboard_link(Settings(api={"host": "10.1.2.3", "port": 8080})) == "http://10.1.2.3:8080/"
+    )

@@ -158,7 +158,11 @@ def test_a_high_risk_symbol_is_alerted_once_and_every_alert_quotes_the_move(tmp_
 
     # The digest: the high-risk symbols named, every signal's move in its text.
     digests = [m for m in slack.received if m["text"].startswith("Pre-market signals")]
-    assert len(digests) == 2 and all(d["text"].endswith("; high risk today: JPM") for d in digests)
+    assert len(digests) == 2
+    for digest in digests:  # the headline, then which morning, which run, where to look
+        headline, about = digest["text"].splitlines()
+        assert headline.endswith("; high risk today: JPM")
+        assert about.startswith("for 2023-03-14 · run run_") and about.endswith(":8000/")
     texts = {a["fields"][0]["value"]: a["text"] for a in digests[0]["attachments"]}
     assert f"Today: {said(jpm)} (high risk)" in texts["JPM"]
     assert f"Today: {said(aapl)}\n" in texts["AAPL"]

@@ -44,6 +44,7 @@ from orchestrator.notify.alerts import (
     Alert,
     AlertSender,
     alert_threshold,
+    dashboard_link,
     digest_alert,
     dispatch,
     risk_alerts,
@@ -235,7 +236,7 @@ async def run_analysis(
             alerts=[],
             breakers={},
         )
-        alerts = _alerts(result, run, settings)
+        alerts = _stamped(_alerts(result, run, settings), result, settings)
         sender = AlertSender(settings.alerts, http)
         try:
             store = store or await asyncio.to_thread(Store, settings.database_url)
@@ -266,8 +267,9 @@ async def run_analysis(
             except Exception as exc:
                 result.errors.append(RunError(symbol="*", stage="store", error=_describe(exc)))
                 result.status = "failed"
+                failed = Alert(RUN_FAILED, "*", RUN_FAILED, _failure_message(result))
                 result.alerts += await dispatch(
-                    [Alert(RUN_FAILED, "*", RUN_FAILED, _failure_message(result))],
+                    _stamped([failed], result, settings),
                     sender=sender,
                     store=None,
                     business_date=business_date,
@@ -276,6 +278,14 @@ async def run_analysis(
                 if own_store:
                     store.close()
     return result
+
+
+def _stamped(alerts: list[Alert], result: RunResult, settings: Settings) -> list[Alert]:
+    """Every alert says which morning, which run, and where to look (the dashboard)."""
+    for alert in alerts:
+        alert.business_date, alert.run_id = str(result.business_date), result.run_id
+        alert.link = dashboard_link(settings)
+    return alerts
 
 
 def _describe(exc: BaseException) -> str:

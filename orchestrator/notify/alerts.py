@@ -35,6 +35,7 @@ from orchestrator.notify.messages import (  # noqa: F401 - the alert kinds, impo
     Alert,
     alert_threshold,
     body,
+    dashboard_link,
     digest_alert,
     risk_alerts,
     signal_alerts,

@@ -14,19 +14,14 @@ Apprise is imported only when a URL is configured: loading its plugins takes abo
 from __future__ import annotations
 
 import asyncio
-import re
 from urllib.parse import unquote, urlsplit
 
 from orchestrator.common.redact import register
 from orchestrator.common.retry import CallError
 from orchestrator.notify.messages import Alert, body, notify_type, title
+from premarket.sections import split_urls
 
 TOKEN_CHARS = 8  # a URL part this long and without a dot is taken for a credential
-
-
-def split_urls(text: str) -> list[str]:
-    """Apprise URLs from one setting: separated by whitespace or commas."""
-    return [u for u in re.split(r"[\s,]+", text) if u]
 
 
 def register_url(url: str) -> None:

@@ -109,6 +109,17 @@ class Alert:
     timestamp: str = field(default_factory=utc_now_iso)
     facts: list[SignalFacts] = field(default_factory=list)
     """The signals the alert is about: one for a signal alert, all of them for a digest."""
+    business_date: str | None = None
+    run_id: str | None = None
+    link: str | None = None
+    """Where to look: the dashboard (``alerts.dashboard_url``)."""
+
+    def about(self) -> str | None:
+        """``for 2024-07-02 · run run_... · http://host:8000/`` (the parts that are known)."""
+        parts = [f"for {self.business_date}" if self.business_date else None]
+        parts += [f"run {self.run_id}" if self.run_id else None, self.link]
+        known = [p for p in parts if p]
+        return " · ".join(known) if known else None
 
 
 def tone(alert: Alert) -> str:
@@ -133,7 +144,11 @@ def body(alert: Alert) -> str:
     """Plain text: the message, then every signal's figures, then the time."""
     parts = [alert.message]
     parts += ["\n".join(f.lines()) for f in alert.facts]
-    return "\n\n".join(parts) + f"\n\nLevel: {alert.level}\nTime: {alert.timestamp}\n"
+    about = [f"Business date: {alert.business_date}"] if alert.business_date else []
+    about += [f"Run: {alert.run_id}"] if alert.run_id else []
+    about += [f"Dashboard: {alert.link}"] if alert.link else []
+    tail = "".join(f"{line}\n" for line in about)
+    return "\n\n".join(parts) + f"\n\nLevel: {alert.level}\nTime: {alert.timestamp}\n" + tail
 
 
 def notify_type(alert: Alert) -> str:
@@ -161,13 +176,19 @@ def slack_payload(alert: Alert) -> dict:
         attachments = [attachment(_facts_color(alert, f), f.lines(), f) for f in alert.facts]
     else:
         attachments = [attachment(SLACK_COLORS.get(tone(alert), "warning"), [], None)]
-    return {"text": alert.message, "attachments": attachments}
+    about = alert.about()
+    return {"text": alert.message + (f"\n{about}" if about else ""), "attachments": attachments}
 
 
 def _facts_color(alert: Alert, facts: SignalFacts) -> str:
     if alert.level == HIGH_RISK:
         return SLACK_COLORS["warning"]
     return SLACK_COLORS.get(facts.side, "#439FE0")
+
+
+def dashboard_link(settings: Settings) -> str:
+    """The dashboard every alert links to: ``alerts.dashboard_url``, or the API's address."""
+    return settings.alerts.dashboard_url or f"http://{settings.api.host}:{settings.api.port}/"
 
 
 def alert_threshold(settings: Settings) -> float:
