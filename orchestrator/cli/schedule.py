@@ -15,6 +15,10 @@ from orchestrator.cli import exits
 from orchestrator.data.calendar import parse_slot_time
 
 
+QUIET = ("alembic", "httpx", "httpcore")
+"""Loggers whose INFO lines (migrations, one per HTTP request) a schedule does not print."""
+
+
 def _slot(text: str) -> str:
     try:
         parse_slot_time(text)
@@ -50,6 +54,8 @@ def run(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(message)s"
     )
+    for chatty in QUIET:  # a slot is one line, not the schema's and every request's
+        logging.getLogger(chatty).setLevel(logging.WARNING)
     store = Store(settings.database_url)
     statuses: list[tuple[str, bool]] = []
 
