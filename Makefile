@@ -13,7 +13,7 @@ export HF_HUB_OFFLINE ?= 1
 export TRANSFORMERS_OFFLINE ?= 1
 export PYTHONHASHSEED ?= 0
 
-.PHONY: install demo test bench serve lint models clean postgres-server chromium
+.PHONY: install demo test bench serve lint models clean postgres-server chromium cron
 
 install: $(STAMP)
 
@@ -36,7 +36,7 @@ demo: models chromium
 	$(BIN)/python -m serving.launch --run-demo
 	$(BIN)/premarket dashboard --screenshot demo-output/dashboard.png
 
-test: install postgres-server chromium
+test: install postgres-server chromium cron
 	$(BIN)/python -m pytest -q
 
 ## The PostgreSQL server binaries (initdb, pg_ctl) that the tests start a throwaway cluster
@@ -64,6 +64,18 @@ chromium:
 			apt-get install -y -q --no-install-recommends chromium chromium-driver; \
 	else \
 		echo "make test needs Chromium: install it or set PREMARKET_CHROMIUM to its path" >&2; \
+		exit 1; \
+	fi
+
+## Debian's cron daemon, which tests/test_cron.py runs the printed crontab line under.
+cron:
+	@if command -v cron >/dev/null || [ -x /usr/sbin/cron ]; then :; \
+	elif command -v apt-get >/dev/null; then \
+		echo "installing Debian's cron (package cron) for the crontab test"; \
+		$(SUDO) apt-get update -q && $(SUDO) env DEBIAN_FRONTEND=noninteractive \
+			apt-get install -y -q --no-install-recommends cron; \
+	else \
+		echo "make test needs a cron daemon: install cron or set PREMARKET_SKIP_CRON=1" >&2; \
 		exit 1; \
 	fi
 

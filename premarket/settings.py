@@ -212,6 +212,7 @@ OTHER_VARIABLES = frozenset(
         # the test suite's and the benchmarks' switches
         "PREMARKET_SKIP_POSTGRES",
         "PREMARKET_SKIP_BROWSER",
+        "PREMARKET_SKIP_CRON",
         "PREMARKET_PG_BIN",
         "PREMARKET_CHROMIUM",
         "PREMARKET_BENCH_LOAD_S",

@@ -10,7 +10,7 @@ import yaml
 
 from orchestrator.common.clock import NEW_YORK
 from orchestrator.data.calendar import TradingCalendar
-from orchestrator.jobs.recipes import crontab, kubernetes_cronjobs
+from orchestrator.jobs.recipes import kubernetes_cronjobs
 from orchestrator.jobs.schedule import run_due, run_schedule
 from orchestrator.storage.slots import SlotClaim
 from premarket.settings import Settings
@@ -215,23 +215,51 @@ def _expand(cron_fields: list[str]) -> set[str]:
     return {f"{int(h):02d}:{int(minute):02d}" for h in hours.split(",")}
 
 
-def test_crontab_is_in_new_york_time_and_covers_exactly_the_slots(tmp_path) -> None:
-    text = crontab(
-        Settings(),
-        workdir=tmp_path,
-        env_file=tmp_path / "premarket.env",
-        log_file=tmp_path / "logs" / "run.log",
-        command="premarket schedule --once",
-    )
-    lines = [ln for ln in text.splitlines() if ln and not ln.startswith("#")]
-    assert lines[0] == "CRON_TZ=America/New_York"
-    slots = set()
-    for line in lines[1:]:
-        fields = line.split()
-        assert fields[2:5] == ["*", "*", "1-5"]
-        assert f"cd {tmp_path} && " in line and "exec premarket schedule --once;" in line
-        slots |= _expand(fields)
-    assert slots == set(SLOTS)
+@pytest.mark.parametrize("zone", ["UTC", "America/New_York", "Asia/Kolkata", "Europe/Berlin"])
+def test_the_crontab_fires_at_every_slot_all_year_in_the_machine_zone(tmp_path, zone) -> None:
+    """Printed by the real command on a machine in ``zone`` (cron reads the machine's time and
+    Debian's ignores CRON_TZ): every slot of the coming year, both daylight-saving periods of
+    both zones, falls on a firing minute of the printed line (issue 28, item 1)."""
+    from zoneinfo import ZoneInfo
+
+    from orchestrator_stubs import run_cli
+
+    result = run_cli(tmp_path, "crontab", env={"TZ": zone})
+    assert result.returncode == 0, result.stderr
+    lines = [ln for ln in result.stdout.splitlines() if ln and not ln.startswith("#")]
+    assert len(lines) == 1 and "CRON_TZ" not in result.stdout
+    minute, hours, *days = lines[0].split()[:5]
+    assert minute == "*/5" and days == ["*", "*", "*"]
+    firing = {int(h) for h in hours.split(",")}
+    local = ZoneInfo(zone)
+    first = datetime.now(NEW_YORK).date()
+    for offset in range(366):
+        for text in SLOTS:
+            hour, mins = map(int, text.split(":"))
+            at = datetime.combine(first + timedelta(days=offset), datetime.min.time(), NEW_YORK)
+            there = at.replace(hour=hour, minute=mins).astimezone(local)
+            assert there.hour in firing and there.minute % 5 == 0, (text, there)
+    assert len(firing) <= 5  # the window's hours, not the whole day
+
+
+def test_once_says_a_missed_slot_and_exits_non_zero(tmp_path, monkeypatch, capsys) -> None:
+    from orchestrator.cli import exits
+    from orchestrator.cli.main import main
+    from orchestrator.jobs import schedule
+
+    monkeypatch.setenv("PREMARKET_CONFIG", "")
+    monkeypatch.setenv("PREMARKET_DATABASE_URL", f"sqlite:///{tmp_path / 's.db'}")
+    monkeypatch.setenv("PREMARKET_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setenv("PREMARKET_YAHOO_CHART_URL", "http://127.0.0.1:9/{symbol}")  # never out
+    monkeypatch.setattr(schedule, "utc_now", lambda: ny(2024, 7, 5, 6, 10))
+    assert main(["schedule", "--once"]) == exits.OK  # early: nothing due, nothing missed
+    # 08:57: the 08:30 slot's grace is over and 09:00 not yet due: nothing runs, five missed
+    monkeypatch.setattr(schedule, "utc_now", lambda: ny(2024, 7, 5, 8, 57))
+    assert main(["schedule", "--once"]) == exits.MISSED == 5
+    err = capsys.readouterr().err
+    assert "missed today (2024-07-05): slot 06:30, 07:00, 07:30, 08:00, 08:30" in err
+    monkeypatch.setattr(schedule, "utc_now", lambda: ny(2024, 7, 6, 8, 57))  # a Saturday
+    assert main(["schedule", "--once"]) == exits.OK
 
 
 def test_kubernetes_cronjobs_parse_and_cover_exactly_the_slots() -> None:

@@ -17,10 +17,14 @@ DEGRADED = 4
 """The run stored signals through an outage: symbols fell to the statistical tier because both
 model services were unavailable, or no alert could be delivered (``jobs.health``)."""
 
+MISSED = 5
+"""``schedule --once``: nothing due now, but a slot of today passed without a run."""
+
 HELP = (
     "exit status: 0 ok; 1 failed (no symbol analysed, store failed, or an error); "
     "2 bad argument or setting; 3 partial (some symbols failed or had stale data); "
-    "4 degraded (both model services down, or no alert delivered)"
+    "4 degraded (both model services down, or no alert delivered); "
+    "5 a slot of today was missed (schedule --once)"
 )
 
 

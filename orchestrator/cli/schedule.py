@@ -14,7 +14,6 @@ import sys
 from orchestrator.cli import exits
 from orchestrator.data.calendar import parse_slot_time
 
-
 QUIET = ("alembic", "httpx", "httpcore")
 """Loggers whose INFO lines (migrations, one per HTTP request) a schedule does not print."""
 
@@ -43,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
     from orchestrator.common.clock import utc_now
     from orchestrator.data.calendar import Slot, calendar_of
     from orchestrator.jobs.analysis import run_analysis
-    from orchestrator.jobs.schedule import run_due, run_schedule
+    from orchestrator.jobs.schedule import missed_slots, run_due, run_schedule
     from orchestrator.jobs.upkeep import after_run
     from orchestrator.storage.store import Store
     from premarket.settings import load_settings
@@ -80,6 +79,7 @@ def run(args: argparse.Namespace) -> int:
             asyncio.run(run_schedule(settings, store, runner))
             return 0
         slot, outcome = asyncio.run(run_due(settings, store, runner, slot_time=args.slot))
+        missed = missed_slots(settings, store) if slot is None else []
     finally:
         store.close()
     if slot is None:
@@ -88,6 +88,14 @@ def run(args: argparse.Namespace) -> int:
             f"no slot due now ({settings.schedule.timezone}); next: "
             f"{calendar.next_slot(utc_now(), settings.schedule.slots).at.isoformat()}"
         )
+        if missed:
+            day, times = missed[0].business_date, ", ".join(m.time for m in missed)
+            print(
+                f"missed today ({day}): slot {times} ran no run within its grace; run it with "
+                f"--once --slot HH:MM, and check that the scheduler fires in the slot window",
+                file=sys.stderr,
+            )
+            return exits.MISSED
         return 0
     print(f"slot {slot.business_date} {slot.time}: {outcome}")
     if outcome == "failed":

@@ -1,7 +1,9 @@
 """Deployment recipes for the schedule: crontab lines and Kubernetes CronJobs that work as printed.
 
-Both run ``premarket schedule --once`` at every slot minute, Monday to Friday in New York time;
-that command skips holidays and slots already run (``orchestrator.jobs.schedule``).
+Both run ``premarket schedule --once``, which runs the slot due, skips holidays and slots already
+run (``orchestrator.jobs.schedule``). The CronJobs fire at each slot minute in New York time
+(Kubernetes honours ``timeZone``); the crontab fires every 5 minutes in the machine's own hours
+that can hold a slot, since Debian's cron ignores ``CRON_TZ``.
 
 Cron starts a job with a bare environment in the home directory, while the default database
 (``sqlite:///premarket.db``) and state folder (``.premarket``) are relative to the working
@@ -20,7 +22,9 @@ import json
 import os
 import shlex
 import sys
+from datetime import date, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from orchestrator.data.calendar import parse_slot_time
 from orchestrator.jobs.schedule import GRACE
@@ -50,6 +54,21 @@ def _cron_groups(times: list[str]) -> list[tuple[int, list[int]]]:
     return [(minute, sorted(set(hours))) for minute, hours in sorted(groups.items())]
 
 
+def local_hours(settings: Settings, start: date | None = None, days: int = 366) -> list[int]:
+    """The hours, in this machine's own time zone (the one cron uses), that hold a slot on some
+    day of the coming year: the New York slots converted with both zones' daylight-saving rules,
+    so the lines are right all year on a UTC, a New York or any other machine."""
+    zone = ZoneInfo(settings.schedule.timezone)
+    first = start or datetime.now(zone).date()
+    hours = set()
+    for offset in range(days):
+        day = first + timedelta(days=offset)
+        for text in settings.schedule.slots:
+            at = datetime.combine(day, parse_slot_time(text), tzinfo=zone)
+            hours.add(at.astimezone().hour)  # no argument: the machine's local zone
+    return sorted(hours)
+
+
 def crontab(
     settings: Settings,
     *,
@@ -58,7 +77,11 @@ def crontab(
     log_file: Path,
     command: str | None = None,
 ) -> str:
-    """Crontab lines in New York time (``CRON_TZ``, cronie and systemd-cron honour it)."""
+    """Crontab lines in this machine's own time: every 5 minutes in the hours that can hold a
+    slot. Debian's and Ubuntu's cron ignore ``CRON_TZ``, so the lines do not rely on it;
+    ``schedule --once`` runs the slot that is due (slots are 5-minute multiples; a slot has
+    25 minutes of grace), skips holidays and slots already run, and exits non-zero when a
+    slot of the day passed without a run."""
     workdir, env_file, log_file = (Path(os.path.abspath(p)) for p in (workdir, env_file, log_file))
     q = shlex.quote
     job = (
@@ -66,17 +89,20 @@ def crontab(
         f"{{ set -a; . {q(str(env_file))}; set +a; exec {command or installed_command()}; }} "
         f">> {q(str(log_file))} 2>&1"
     ).replace("%", "\\%")  # cron turns a bare % into a newline
+    hours = ",".join(map(str, local_hours(settings)))
+    zone = datetime.now().astimezone().tzname()
     lines = [
-        "# premarket pre-market runs, New York time, Monday to Friday.",
-        f"# Slots: {', '.join(settings.schedule.slots)}. The command skips "
-        f"{settings.schedule.calendar} holidays and slots already run.",
+        f"# premarket pre-market runs: slots {', '.join(settings.schedule.slots)} "
+        f"{settings.schedule.timezone} on {settings.schedule.calendar} sessions.",
+        f"# In this machine's time ({zone}), both daylight-saving periods: every 5 minutes in "
+        "the hours that can hold a slot;",
+        "# the command runs the slot due, skips holidays and slots already run, and exits 5 "
+        "when a slot was missed today.",
         f"# Working directory (database, .premarket state): {workdir}",
         f"# Settings and secrets, PREMARKET_...= lines (chmod 600; must exist): {env_file}",
         f"# Log: {log_file}",
-        f"CRON_TZ={settings.schedule.timezone}",
+        f"*/5 {hours} * * * {job}",
     ]
-    for minute, hours in _cron_groups(settings.schedule.slots):
-        lines.append(f"{minute} {','.join(map(str, hours))} * * 1-5 {job}")
     return "\n".join(lines) + "\n"
 
 

@@ -167,3 +167,17 @@ async def run_due(
     if slot is None:
         return None, None
     return slot, await run_slot_once(slot, ledger, runner, set(), clock)
+
+
+def missed_slots(settings: Settings, ledger: SlotLedger, now: datetime | None = None) -> list[Slot]:
+    """Today's slots whose grace has passed with no run stored: ``--once`` says so and exits
+    non-zero, so a cron that fires at the wrong hours (or a machine that slept) is noticed."""
+    now = now or utc_now()
+    calendar = calendar_of(settings)
+    today = now.astimezone(calendar.tz).date()
+    return [
+        slot
+        for slot in calendar.slots_on(today, settings.schedule.slots)
+        if slot.at_utc + GRACE <= now.astimezone(UTC)
+        and not ledger.has_run_for_slot(slot.business_date, slot.time)
+    ]
