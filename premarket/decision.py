@@ -23,14 +23,13 @@ never imports torch) evaluates the exported JSON with the same code.
 from __future__ import annotations
 
 import itertools
-import json
-from pathlib import Path
 from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from premarket import target
+from premarket.jsonfile import JsonFile
 
 FEATURES = ("price_edge", "news")
 L2 = 20.0
@@ -71,7 +70,7 @@ def sigmoid(z: np.ndarray) -> np.ndarray:
     return 0.5 * (1.0 + np.tanh(0.5 * np.asarray(z, float)))
 
 
-class DecisionModel(BaseModel):
+class DecisionModel(JsonFile):
     """A fitted model, as exported to JSON and evaluated by the orchestrator."""
 
     version: str
@@ -97,16 +96,6 @@ class DecisionModel(BaseModel):
         ``(2·max(p, 1-p) - 1)`` times the typical size of a session's move."""
         p = np.asarray(probability_up, float)
         return (2.0 * np.maximum(p, 1.0 - p) - 1.0) * self.mean_abs_move
-
-    @classmethod
-    def load(cls, path: Path) -> DecisionModel:
-        return cls.model_validate_json(Path(path).read_text())
-
-    def save(self, path: Path) -> Path:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(self.model_dump(), indent=2) + "\n")
-        return path
 
 
 def _newton(x: np.ndarray, y: np.ndarray, l2: float, iterations: int = 100) -> np.ndarray:

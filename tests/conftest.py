@@ -130,3 +130,21 @@ def require_chromium() -> None:
         "PREMARKET_SKIP_BROWSER=1 skips the browser tests",
         pytrace=False,
     )
+
+
+@pytest.fixture
+def restore_logging():
+    """``premarket schedule`` run in-process configures logging process-wide (a root handler,
+    quiet libraries): put it back for the other tests."""
+    import logging
+
+    from orchestrator.cli.schedule import QUIET
+
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    levels = {name: logging.getLogger(name).level for name in QUIET}
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+    for name, old in levels.items():
+        logging.getLogger(name).setLevel(old)

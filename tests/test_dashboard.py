@@ -39,6 +39,20 @@ needs_chromium = pytest.mark.usefixtures("require_chromium")
 skip it (tests/conftest.py), so a plain ``pytest`` never passes without having looked."""
 
 
+def get_page(settings, store: Store, path: str = "/") -> httpx.Response:
+    """The dashboard as the API serves it, in process, at the fixed ``NOW``; it must be a 200."""
+
+    async def get() -> httpx.Response:
+        app = create_app(settings, store=store, clock=lambda: NOW)
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            return await client.get(path)
+
+    page = asyncio.run(get())
+    assert page.status_code == 200
+    return page
+
+
 @pytest.fixture(scope="module")
 def filled(tmp_path_factory):
     """Settings and a store holding three offline runs, their scores and a paper book."""
@@ -75,14 +89,7 @@ def test_the_page_shows_each_analysed_symbol_and_every_section(filled):
     latest = store.latest_run()
     assert sorted(latest.signals) == ANALYSED
 
-    async def get() -> httpx.Response:
-        app = create_app(settings, store=store, clock=lambda: NOW)
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
-            return await client.get("/")
-
-    page = asyncio.run(get())
-    assert page.status_code == 200
+    page = get_page(settings, store)
     assert page.headers["content-security-policy"].startswith("default-src 'self'")
     html = page.text
     assert html.count('class="signal-row"') == len(ANALYSED)

@@ -264,6 +264,8 @@ def test_news_backtest_without_a_sentiment_model_is_one_clear_line(tmp_path, mon
     from orchestrator.cli.backtest import main as backtest_main
 
     monkeypatch.setenv("BENTOML_HOME", str(tmp_path / "empty-store"))
+    monkeypatch.setenv("PREMARKET_STATE_DIR", str(tmp_path / "state"))  # no cached scores
+    monkeypatch.setenv("PREMARKET_CONFIG", "")
     code = backtest_main(
         ["--symbols", "MSFT", "--start", "2022-09-01", "--end", "2022-09-20",
          "--tiers", "statistical", "--news", "--no-progress"]

@@ -17,7 +17,9 @@ from orchestrator.storage.store import Store  # noqa: F401 - alembic logs its pl
 MORNING = datetime(2024, 7, 2, 10, 31, tzinfo=UTC)  # 06:31 New York, a session day
 
 
-def test_a_slot_logs_no_alembic_and_no_request_lines(tmp_path: Path, monkeypatch, caplog):
+def test_a_slot_logs_no_alembic_and_no_request_lines(
+    tmp_path: Path, monkeypatch, caplog, restore_logging
+):
     monkeypatch.setattr(schedule, "utc_now", lambda: MORNING)
     monkeypatch.setenv("PREMARKET_CONFIG", "")
     monkeypatch.setenv("PREMARKET_DATABASE_URL", f"sqlite:///{tmp_path / 'q.db'}")

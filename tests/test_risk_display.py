@@ -18,12 +18,11 @@ import re
 from datetime import UTC, date, datetime
 from pathlib import Path
 
-import httpx
 import pytest
 from orchestrator_stubs import Recorder, make_settings, model_stubs, run_cli
 from pydantic import SecretStr
 from run_documents import make_run, signal
-from test_dashboard import PAINTED, needs_chromium
+from test_dashboard import PAINTED, get_page, needs_chromium
 
 from orchestrator.api.app import create_app
 from orchestrator.api.browser import browser, serving
@@ -215,18 +214,6 @@ def march(tmp_path_factory):
             store.close()
 
 
-def get_page(settings, store: Store) -> str:
-    async def get() -> httpx.Response:
-        app = create_app(settings, store=store, clock=lambda: NOW)
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
-            return await client.get("/")
-
-    page = asyncio.run(get())
-    assert page.status_code == 200
-    return page.text
-
-
 def chart_data(html: str) -> dict:
     found = re.search(r'<script id="chart-data" type="application/json">(.*?)</script>', html, re.S)
     assert found is not None
@@ -239,7 +226,7 @@ def day_of(ts: int) -> date:
 
 def test_the_page_shows_the_move_and_charts_forecasts_against_realized_moves(march) -> None:
     settings, store = march
-    html = get_page(settings, store)
+    html = get_page(settings, store).text
     latest = store.latest_run()
     assert '<th class="num">Expected move</th>' in html
     for symbol, sig in latest.signals.items():
@@ -293,7 +280,7 @@ def test_live_runs_past_the_price_file_chart_the_forecast_alone(tmp_path) -> Non
             run_with_risk("run_d", "2024-03-05", "2024-03-05T16:00:00.000Z", 0.050, "replay"),
         ):
             store.save_run(run)
-        html = get_page(settings, store)
+        html = get_page(settings, store).text
     finally:
         store.close()
     (chart,) = chart_data(html)["risk"]

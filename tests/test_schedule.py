@@ -242,7 +242,9 @@ def test_the_crontab_fires_at_every_slot_all_year_in_the_machine_zone(tmp_path, 
     assert len(firing) <= 5  # the window's hours, not the whole day
 
 
-def test_once_says_a_missed_slot_and_exits_non_zero(tmp_path, monkeypatch, capsys) -> None:
+def test_once_says_a_missed_slot_and_exits_non_zero(
+    tmp_path, monkeypatch, capsys, restore_logging
+) -> None:
     from orchestrator.cli import exits
     from orchestrator.cli.main import main
     from orchestrator.jobs import schedule

@@ -24,7 +24,6 @@ Plain numpy, so the model layer fits it and the orchestrator (no torch) evaluate
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,9 +31,10 @@ from typing import Any
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from premarket import target
+from premarket.jsonfile import JsonFile
 from premarket.risk import estimators
 from premarket.risk.features import FEATURES, SymbolBars, market_features, own_features
 from premarket.risk.har import har_forecast
@@ -51,7 +51,7 @@ reports how often such a day really was that large)."""
 BUNDLED = Path(__file__).with_name("risk_model.json")
 
 
-class RiskModel(BaseModel):
+class RiskModel(JsonFile):
     """A fitted risk model, as exported to JSON."""
 
     version: str
@@ -81,13 +81,8 @@ class RiskModel(BaseModel):
 
     @classmethod
     def load(cls, path: Path = BUNDLED) -> RiskModel:
-        return cls.model_validate_json(Path(path).read_text())
-
-    def save(self, path: Path) -> Path:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(self.model_dump(), indent=2) + "\n")
-        return path
+        """The model at ``path``; the bundled one by default."""
+        return super().load(path)
 
 
 def _following(values: np.ndarray) -> np.ndarray:
