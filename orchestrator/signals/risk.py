@@ -41,7 +41,7 @@ def risk_forecasts(
         if len(b) >= MIN_BARS
     ]
     found: dict[str, RiskForecast] = {}
-    for symbol, series in forecast_universe(model, universe).items():
+    for symbol, series in forecast_universe(model, universe, recent=1).items():
         sigma = float(series.sigma_oc[-1])
         if not math.isfinite(sigma):
             continue

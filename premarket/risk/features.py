@@ -75,7 +75,7 @@ class SymbolBars:
 
         return cls(
             symbol,
-            np.asarray(dates, dtype="datetime64[D]"),
+            _days(dates),
             floats(open_),
             floats(high),
             floats(low),
@@ -90,6 +90,15 @@ class SymbolBars:
         """Each bar's Garman-Klass variance, floored (see :data:`VARIANCE_FLOOR`)."""
         gk = estimators.garman_klass(self.open, self.high, self.low, self.close)
         return np.maximum(gk, VARIANCE_FLOOR)
+
+
+def _days(dates) -> np.ndarray:
+    """``datetime64[D]`` from an array of them or from Python dates (by their ordinals: a
+    thousand-date tuple converts 10 times faster than through ``np.asarray``)."""
+    if isinstance(dates, np.ndarray):
+        return dates.astype("datetime64[D]")
+    epoch = 719163  # date(1970, 1, 1).toordinal()
+    return (np.fromiter((d.toordinal() for d in dates), np.int64) - epoch).astype("datetime64[D]")
 
 
 def trailing_mean(x: np.ndarray, n: int) -> np.ndarray:

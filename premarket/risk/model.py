@@ -205,12 +205,17 @@ class RiskSeries:
             return self.sigma_oc / self.normal
 
 
-def predict(model: RiskModel, x: np.ndarray, har: np.ndarray) -> RiskSeries:
-    """Forecasts for the rows of ``x`` and ``har`` (one symbol's origins, oldest first)."""
+def predict(
+    model: RiskModel, x: np.ndarray, har: np.ndarray, *, recent: int | None = None
+) -> RiskSeries:
+    """Forecasts for the rows of ``x`` and ``har`` (one symbol's origins, oldest first); the
+    normal only for the last ``recent`` origins when given (a live run needs the last one)."""
     sigma = np.sqrt(model.variance(x, har))
     normal = np.full(len(x), np.nan)
-    if len(x) > NORMAL_WINDOW:  # a window holding a NaN has a NaN median: no normal yet
-        normal[NORMAL_WINDOW:] = np.median(sliding_window_view(sigma, NORMAL_WINDOW), axis=1)[:-1]
+    first = NORMAL_WINDOW if recent is None else max(NORMAL_WINDOW, len(x) - recent)
+    if len(x) > first:  # a window holding a NaN has a NaN median: no normal yet
+        windows = sliding_window_view(sigma[first - NORMAL_WINDOW : -1], NORMAL_WINDOW)
+        normal[first:] = np.median(windows, axis=1)
     return RiskSeries(
         sigma_oc=sigma,
         range_hl=sigma * model.range_ratio,
@@ -221,7 +226,10 @@ def predict(model: RiskModel, x: np.ndarray, har: np.ndarray) -> RiskSeries:
     )
 
 
-def forecast_universe(model: RiskModel, universe: Sequence[SymbolBars]) -> dict[str, RiskSeries]:
-    """Every symbol's forecasts at every origin, the universe giving the market features."""
+def forecast_universe(
+    model: RiskModel, universe: Sequence[SymbolBars], *, recent: int | None = None
+) -> dict[str, RiskSeries]:
+    """Every symbol's forecasts at every origin, the universe giving the market features (the
+    normal for the last ``recent`` origins only, when given)."""
     panel = build_panel(universe, model.har_window)
-    return {s: predict(model, panel.x[s], panel.har[s]) for s in panel.symbols}
+    return {s: predict(model, panel.x[s], panel.har[s], recent=recent) for s in panel.symbols}
