@@ -231,3 +231,18 @@ def test_cli_if_missing_reuses_the_stored_model(model_dir, capsys):
 def test_cli_refuses_bad_arguments(capsys):
     assert main(["--max-epochs", "0"]) == 2
     assert "--max-epochs" in capsys.readouterr().err
+
+
+def test_two_trainings_of_one_commit_give_identical_weights() -> None:
+    """The budget is epochs and batches, never seconds: a busy machine trains the same model."""
+    import torch
+
+    config = TrainConfig(
+        symbols=("AAPL", "MSFT"), max_epochs=2, limit_train_batches=3, hidden_size=8,
+        attention_head_size=1, hidden_continuous_size=4, progress=False,
+    )  # fmt: skip
+    first, second = fit(config), fit(config)
+    assert first.epochs == second.epochs == 2
+    a, b = first.model.state_dict(), second.model.state_dict()
+    assert a.keys() == b.keys()
+    assert all(torch.equal(a[k], b[k]) for k in a)

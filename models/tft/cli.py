@@ -46,7 +46,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--if-missing", action="store_true", help="do nothing if tft is stored")
     add_universe_arguments(parser)
     parser.add_argument("--max-epochs", type=int, default=TrainConfig.max_epochs)
-    parser.add_argument("--max-minutes", type=float, default=TrainConfig.max_minutes)
     parser.add_argument("--hidden-size", type=int, default=TrainConfig.hidden_size)
     parser.add_argument("--batches-per-epoch", type=int, default=TrainConfig.limit_train_batches)
     parser.add_argument("--seed", type=int, default=TrainConfig.seed)
@@ -57,8 +56,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-store", action="store_true", help="only write --out")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
-    if args.max_epochs < 1 or args.max_minutes <= 0 or args.hidden_size < 4:
-        print("error: --max-epochs >= 1, --max-minutes > 0, --hidden-size >= 4", file=sys.stderr)
+    if args.max_epochs < 1 or args.hidden_size < 4:
+        print("error: --max-epochs >= 1, --hidden-size >= 4", file=sys.stderr)
         return 2
     if args.batches_per_epoch < 1:
         print("error: --batches-per-epoch must be >= 1", file=sys.stderr)
@@ -79,7 +78,6 @@ def main(argv: list[str] | None = None) -> int:
         train_end=args.train_end,
         valid_end=args.valid_end,
         max_epochs=args.max_epochs,
-        max_minutes=args.max_minutes,
         hidden_size=args.hidden_size,
         limit_train_batches=args.batches_per_epoch,
         seed=args.seed,
