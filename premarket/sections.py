@@ -292,6 +292,11 @@ class PaperSettings(Section):
 
 MARKET_OPEN = "09:30"
 """The NYSE regular open, New York time: the pre-market rule's deadline."""
+SLOT_GRACE_MIN = 25
+"""How late a slot may still start (a restart or a slow cron start inside it still runs it)."""
+_LAST_MIN = int(MARKET_OPEN[:2]) * 60 + int(MARKET_OPEN[3:]) - SLOT_GRACE_MIN
+LAST_SLOT = f"{_LAST_MIN // 60:02d}:{_LAST_MIN % 60:02d}"
+"""The latest slot whose grace still ends at the open (09:05)."""
 
 
 class ScheduleSettings(Section):
@@ -321,9 +326,13 @@ class ScheduleSettings(Section):
                 raise ValueError(f"slot {text!r}: expected HH:MM (24-hour, two digits), e.g. 06:30")
         if len(set(value)) != len(value):
             raise ValueError("a slot appears twice")
-        late = [t for t in value if t >= MARKET_OPEN]
-        if late:  # a signal made after the open cannot be filled at that open
-            raise ValueError(
-                f"slot {late[0]!r}: pre-market slots must be before the {MARKET_OPEN} open"
-            )
+        for text in value:
+            hours, minutes = map(int, text.split(":"))
+            if minutes % 5:  # the crontab fires every 5 minutes
+                raise ValueError(f"slot {text!r}: must be on a 5-minute mark, e.g. 06:30")
+            if hours * 60 + minutes > _LAST_MIN:
+                raise ValueError(
+                    f"slot {text!r}: pre-market slots must start, with their {SLOT_GRACE_MIN} "
+                    f"minutes of grace, before the {MARKET_OPEN} open (at {LAST_SLOT} at the latest)"
+                )
         return value

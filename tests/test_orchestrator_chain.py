@@ -209,6 +209,27 @@ def test_a_failed_probe_refuses_the_waiting_symbols_truthfully(tmp_path: Path, t
     assert all("circuit open after 4 failures" in o.fallback_reason for o in refused)
 
 
+def test_a_probe_without_a_verdict_hands_the_probe_to_the_next_waiter(tmp_path, tft, nhits, bars):
+    """Our own bad input (a 4xx) says nothing about the service: the next waiting symbol
+    probes, succeeds, and the rest of the run is served by the primary."""
+    import httpx
+
+    from orchestrator.forecast.chain import ForecastChain
+
+    settings = make_settings(tmp_path, tft.url, nhits.url, DEAD_URL, chain={"retries": 0})
+    board = BreakerBoard(settings)
+    board["tft"].state, board["tft"].failures, board["tft"].opened_at = "open", 3, 0.0
+    tft.faults += [422]
+
+    async def go():
+        async with httpx.AsyncClient() as http:
+            chain = ForecastChain(settings, http, board)
+            return await asyncio.gather(*(chain.forecast(bars) for _ in range(4)))
+
+    tiers = sorted(o.tier for o in asyncio.run(go()))
+    assert tiers == ["nhits", "tft", "tft", "tft"] and board["tft"].state == "closed"
+
+
 def test_a_hanging_primary_leaves_the_backup_its_share_of_the_deadline(
     tmp_path: Path, tft, nhits, bars
 ) -> None:

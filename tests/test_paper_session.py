@@ -105,3 +105,14 @@ def test_a_failed_price_fetch_moves_neither_the_mark_nor_the_fill(tmp_path: Path
         assert book.marks["TSLA"] == date(2024, 7, 5)
     finally:
         store.close()
+
+
+def test_bars_that_come_late_never_rewrite_recorded_equity() -> None:
+    trader = PaperTrader(PaperSettings(sizing="fixed", holding="hold", cost_bps=0))
+    book = trader.new_book()
+    morning = run("r1", D2, AAPL=signal("BUY STRONG", 100.0), TSLA=signal("SELL STRONG", 200.0))
+    trader.replay(book, [morning], {"AAPL": [(D2, 100.0, 102.0), (D3, 102.0, 104.0)]})
+    before = dict(book.equity_curve)
+    assert set(before) == {D2, D3}
+    trader.replay(book, [], {"TSLA": [(D2, 200.0, 190.0), (D3, 190.0, 180.0)]})  # TSLA came late
+    assert {d: book.equity_curve[d] for d in before} == before

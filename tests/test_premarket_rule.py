@@ -32,11 +32,16 @@ def test_the_business_date_is_the_first_session_opening_after_the_run(moment, bu
     assert TradingCalendar().business_date_at(moment) == business_date
 
 
-@pytest.mark.parametrize("slot", ["09:30", "10:00", "16:30"])
-def test_slots_at_or_after_the_open_are_refused(slot: str) -> None:
-    with pytest.raises(ValueError, match=f"slot '{slot}': pre-market slots must be before"):
+@pytest.mark.parametrize("slot", ["09:10", "09:30", "10:00", "16:30"])
+def test_slots_whose_grace_reaches_the_open_are_refused(slot: str) -> None:
+    with pytest.raises(ValueError, match=f"slot '{slot}': pre-market slots must start"):
         ScheduleSettings(slots=["06:30", slot])
-    assert ScheduleSettings(slots=["09:29"]).slots == ["09:29"]
+    assert ScheduleSettings(slots=["09:05"]).slots == ["09:05"]
+
+
+def test_slots_off_the_five_minute_grid_are_refused() -> None:
+    with pytest.raises(ValueError, match="slot '08:58': must be on a 5-minute mark"):
+        ScheduleSettings(slots=["08:58"])
 
 
 def _live_run(tmp_path: Path, monkeypatch, now: datetime):
@@ -83,6 +88,7 @@ def test_a_run_after_the_close_reads_that_session_for_the_next(tmp_path, monkeyp
     assert str(result.business_date) == "2024-07-02"
     assert str(result.signals["ACME"].data_as_of) == "2024-07-01"
     assert not result.signals["ACME"].stale and result.status == "ok"
+    assert not [e for e in result.errors if e.stage == "timing"]  # an evening run: nothing to say
 
 
 def test_a_weekend_run_is_for_monday(tmp_path, monkeypatch):
@@ -101,3 +107,16 @@ def test_a_stored_row_of_a_day_without_a_session_is_skipped(caplog) -> None:
     kept = counted(rows, TradingCalendar())
     assert [r["id"] for r in kept] == [2]
     assert "2024-07-06 is not a session" in caplog.text
+
+
+def test_a_timing_note_is_never_the_cause_of_a_failure() -> None:
+    import run_documents as documents
+
+    from orchestrator.documents.run import RunError
+
+    run = documents.make_run("r", "2024-07-02", "2024-07-01T19:00:00.000Z", status="failed")
+    run.errors = [
+        RunError(symbol="*", stage="timing", error="started after the 2024-07-01 open"),
+        RunError(symbol="AAPL", stage="market_data", error="AAPL: Yahoo chart API: 503"),
+    ]
+    assert run.cause == "AAPL: Yahoo chart API: 503"

@@ -17,6 +17,7 @@ import orchestrator_stubs as stubs
 import pytest
 import yaml
 from orchestrator_stubs import DEAD_URL
+from test_cron import far_from_now
 
 from orchestrator.api.app import AnalyzeRequest
 from orchestrator.common.clock import NEW_YORK
@@ -154,8 +155,7 @@ def test_bad_price_rows_fail_their_symbol_in_the_table(tmp_path: Path) -> None:
 
 def test_the_crontab_line_works_as_printed(tmp_path: Path) -> None:
     """Run a printed line's command the way cron does: /bin/sh, a bare environment, $HOME."""
-    now = datetime.now(NEW_YORK)
-    never_due = "04:00" if now.hour == 3 else "03:00"  # before the open, not due this hour
+    never_due = far_from_now(datetime.now(NEW_YORK))  # before the open, not due now
     (tmp_path / "premarket.env").write_text(
         f"PREMARKET_CONFIG=\nPREMARKET_SCHEDULE__SLOTS='[\"{never_due}\"]'\n"
     )

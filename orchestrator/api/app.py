@@ -236,7 +236,7 @@ def create_app(
             raise ApiError(404, f"no run for New York business date {day}", date=day.isoformat())
         return found.to_document()
 
-    @app.get("/results/latest", summary="The newest live run of the newest business date")
+    @app.get("/results/latest", summary="The best live run of the newest business date")
     def latest(replays: bool | None = Query(None, description=REPLAYS)) -> dict:  # noqa: B008
         found = store.latest_run(replays)
         if found is None:

@@ -25,7 +25,6 @@ from orchestrator.api.dashboard_data import dashboard_view
 from orchestrator.api.dashboard_risk import risk_charts
 from orchestrator.common.clock import new_york_date
 from orchestrator.data.calendar import TradingCalendar
-from orchestrator.documents.run import RiskForecast
 from orchestrator.storage.store import Store
 from premarket.settings import Settings
 
@@ -35,13 +34,6 @@ POLICY = (
     "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
     "object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
 )
-
-
-def expected_move(risk: RiskForecast | None) -> str:
-    """``±1.03%  rng 1.59%`` (as ``premarket analyze`` prints it), ``-`` without a forecast."""
-    if risk is None:
-        return "-"
-    return f"±{risk.expected_move_pct:.2f}%  rng {100 * risk.range_hl:.2f}%"
 
 
 async def _view(
@@ -83,7 +75,6 @@ def mount_dashboard(
     """Add ``GET /`` and ``/static`` to ``app``; ``health`` is the API's ``/health`` document."""
     templates = Jinja2Templates(directory=HERE / "templates")
     templates.env.globals["tier_name"] = lambda tier: TIER_NAMES.get(tier, tier)
-    templates.env.globals["expected_move"] = expected_move
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)

@@ -108,14 +108,10 @@ def _scores_with_confidence(store: Store, kind: str = "next_day") -> list[tuple[
     return [(Score(**{k: r[k] for k in names}), float(r["confidence"])) for r in rows]
 
 
-def accuracy_view(store: Store, calendar: TradingCalendar) -> dict:
-    """Rolling hit rate and band coverage per scored session, reliability bins, tier figures.
-
-    Live runs' scores when there are any, else the replays' (a fresh install has only the
-    demo's replay), never the two mixed."""
-    pairs = _scores_with_confidence(store)
-    mode = "live" if any(s.mode == "live" for s, _ in pairs) else "replay"
-    pairs = [(s, c) for s, c in pairs if s.mode == mode]
+def accuracy_view(store: Store, calendar: TradingCalendar, mode: str) -> dict:
+    """Rolling hit rate and band coverage per scored session, reliability bins, tier figures,
+    of the mode the page shows (``Store.mode_shown``), never the two mixed."""
+    pairs = [(s, c) for s, c in _scores_with_confidence(store) if s.mode == mode]
     scores = [s for s, _ in pairs]
     days = sorted({s.target_date for s in scores})
     x, hit, band = [], [], []
@@ -205,7 +201,7 @@ async def dashboard_view(
         # Up to the latest run's date, not today: a store of replayed mornings has a history too.
         "history": run_history(store, latest.business_date if latest else today, mode == "replay"),
         "mode": mode,
-        "accuracy": accuracy_view(store, calendar),
+        "accuracy": accuracy_view(store, calendar, mode),
         "paper": paper_view(store, settings),
         "cost_goal_usd": COST_GOAL_USD,
         "built_ms": round((time.perf_counter() - t0) * 1000, 1),

@@ -28,27 +28,19 @@ def _pct(value: float) -> float:
     return round(100 * value, 3)
 
 
-def _before_the_open(run: RunResult, calendar: TradingCalendar) -> bool:
-    """Whether a live run was made before its session opened (a pre-market forecast)."""
-    if not calendar.is_session(run.business_date):  # a holiday's run: no session to forecast
-        return False
-    return run.started_at < calendar.session_open(run.business_date)
-
-
 def stored_risk(
     runs: list[RunResult], calendar: TradingCalendar
-) -> tuple[str, dict[str, dict[date, RiskForecast]]]:
-    """The mode shown and, per symbol, the risk forecast of each business date."""
-    has_risk = [r for r in runs if any(s.risk is not None for s in r.signals.values())]
-    mode = "live" if any(r.mode == "live" for r in has_risk) else "replay"
+) -> dict[str, dict[date, RiskForecast]]:
+    """Per symbol, the risk forecast of each business date: of the runs shown (one mode), a
+    live run counts only when it was made before its session opened."""
     chosen: dict[str, dict[date, RiskForecast]] = defaultdict(dict)
-    for run in sorted((r for r in has_risk if r.mode == mode), key=lambda r: r.started_at):
-        if mode == "live" and not _before_the_open(run, calendar):
+    for run in sorted(runs, key=lambda r: r.started_at):
+        if run.mode == "live" and not calendar.made_before_open(run.business_date, run.started_at):
             continue
         for symbol, signal in run.signals.items():
             if signal.risk is not None:  # runs in time order: the last one of a date stays
                 chosen[symbol][run.business_date] = signal.risk
-    return mode, chosen
+    return chosen
 
 
 async def _realized(settings: Settings, symbol: str, days: list[date]) -> dict[date, float]:
@@ -72,7 +64,7 @@ async def risk_charts(
     absolute move (%, None where unknown), p10 and p90 (%)."""
     if latest is None:
         return {"mode": None, "charts": []}
-    mode, stored = stored_risk(runs, calendar)
+    stored = stored_risk(runs, calendar)
     charts = []
     for symbol in latest.signals:
         forecasts = stored.get(symbol)
@@ -93,4 +85,4 @@ async def risk_charts(
                 ],
             }
         )
-    return {"mode": mode, "charts": charts}
+    return {"mode": latest.mode, "charts": charts}

@@ -143,11 +143,8 @@ def render(result: RunResult) -> Table:
 
 
 def expected_move(risk: RiskForecast | None) -> str:
-    """``±1.03%  rng 1.59%``: today's expected move (one sigma of the session's open-to-close
-    return) and expected high-low range; ``-`` without a risk forecast."""
-    if risk is None:
-        return "-"
-    return f"±{risk.expected_move_pct:.2f}%  rng {100 * risk.range_hl:.2f}%"
+    """The forecast's ``label``; ``-`` without a risk forecast."""
+    return "-" if risk is None else risk.label
 
 
 def _risk_cell(risk: RiskForecast | None) -> str:

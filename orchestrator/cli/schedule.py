@@ -63,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
         statuses.append((result.status, bool(result.degraded)))
         await after_run(settings, store, offline=args.offline)
         if result.status == "failed":
-            first = result.errors[0].error if result.errors else "no symbol analysed"
+            first = result.cause or "no symbol analysed"
             raise RuntimeError(f"run {result.run_id} failed: {first}")
         logging.info(
             "slot %s %s: run %s %s%s",

@@ -107,6 +107,13 @@ class TradingCalendar:
         last = cal.date_to_session(pd.Timestamp(day), direction="previous")
         return [ts.date() for ts in cal.sessions_window(last, -count)]
 
+    def made_before_open(self, day: date, moment: datetime) -> bool:
+        """Whether ``moment`` (aware) was before the open of the session on ``day``: a
+        pre-market forecast of that session (never true of a day without a session)."""
+        if not self.is_session(day):
+            return False
+        return moment.astimezone(UTC) < self.session_open(day).astimezone(UTC)
+
     def business_date_at(self, moment: datetime) -> date:
         """The first session whose open is after ``moment``: the session a run started then can
         still trade from its open (the pre-market rule that runs, paper fills and accuracy share).

@@ -118,6 +118,12 @@ class RiskForecast(_Part):
     """Whether the symbol's own HAR took part (False: too little history, the panel alone)."""
     model_version: str
 
+    @property
+    def label(self) -> str:
+        """``±1.03%  rng 1.59%``: the expected move (one sigma of the session's open-to-close
+        return) and range, as the CLI table and the dashboard show them."""
+        return f"±{self.expected_move_pct:.2f}%  rng {100 * self.range_hl:.2f}%"
+
 
 class SymbolSignal(_Part):
     """A symbol that was analysed."""
@@ -264,6 +270,11 @@ class RunResult(_Part):
     def stale(self) -> list[str]:
         """Symbols analysed on data older than the session before the business date."""
         return [s for s, v in self.signals.items() if v.stale]
+
+    @property
+    def cause(self) -> str | None:
+        """The first error that explains a failure (a ``timing`` note explains none)."""
+        return next((e.error for e in self.errors if e.stage != "timing"), None)
 
     @property
     def started_at(self) -> datetime:

@@ -99,13 +99,17 @@ class ForecastChain:
         """
         breaker = self.board[name]
         t0 = time.perf_counter()
-        if breaker.probing:  # another symbol's probe is out: its verdict decides for this one
-            try:
-                async with asyncio.timeout(budget_s):
+        try:  # another symbol's probe is out: its verdict decides for this one (a probe that
+            async with asyncio.timeout(budget_s):  # ended without one lets the next waiter probe)
+                while breaker.probing:
                     await breaker.settled()
-            except TimeoutError:
-                pass
-            budget_s = max(budget_s - (time.perf_counter() - t0), 0.001)
+        except TimeoutError:
+            reasons.append(
+                f"{name}: a probe of the service gave no verdict within {budget_s:.3g} s"
+            )
+            calls.append(CallRecord(target=name, outcome="skipped (probe pending)"))
+            return None
+        budget_s = max(budget_s - (time.perf_counter() - t0), 0.001)
         if not breaker.allow():
             reasons.append(
                 f"{name}: circuit open after {breaker.failures} failures "

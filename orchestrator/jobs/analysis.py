@@ -16,11 +16,11 @@ from __future__ import annotations
 import asyncio
 import secrets
 import time
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 
 import httpx
 
-from orchestrator.common.clock import NEW_YORK, new_york_date, utc_now
+from orchestrator.common.clock import new_york_date, utc_now
 from orchestrator.data.market import MarketData, OfflineMarketData, YahooMarketData
 from orchestrator.data.news import NewsProvider, OfflineNews, YahooNews
 from orchestrator.documents.run import (
@@ -35,6 +35,7 @@ from orchestrator.forecast.targets import TargetClient
 from orchestrator.jobs.assemble import build_signal, performance_metrics
 from orchestrator.jobs.health import degraded_reasons
 from orchestrator.jobs.stages import RunState, elapsed_ms
+from orchestrator.jobs.timing import after_the_open, business_date_of, fresh_since, last_closed
 from orchestrator.notify.alerts import (
     RUN_FAILED,
     SENTIMENT_DEGRADED,
@@ -54,44 +55,6 @@ from orchestrator.signals.risk import risk_forecasts
 from orchestrator.storage.store import Store
 from orchestrator.tracking.cost import run_cost
 from premarket.settings import Settings
-
-
-def business_date_of(started: datetime, as_of: date | None) -> date:
-    """The session a run is for: after ``as_of`` for a replay; for a live run the first
-    session whose open is after the run started (``TradingCalendar.business_date_at``)."""
-    from orchestrator.data.calendar import TradingCalendar  # exchange_calendars: ~1 s
-
-    calendar = TradingCalendar()
-    return calendar.next_session(as_of) if as_of is not None else calendar.business_date_at(started)
-
-
-def last_closed(started: datetime) -> date:
-    """The last session whose close was final when the run started."""
-    from orchestrator.data.calendar import TradingCalendar
-
-    return TradingCalendar().last_closed_session(started)
-
-
-def after_the_open(started: datetime, business_date: date) -> str | None:
-    """What a live run started on a session day after its open says: it trades nothing that
-    session (its signals are for ``business_date``, and the session's own bar is not used)."""
-    from orchestrator.data.calendar import TradingCalendar
-
-    calendar, day = TradingCalendar(), new_york_date(started)
-    if day == business_date or not calendar.is_session(day):
-        return None
-    opened = calendar.session_open(day).strftime("%H:%M")
-    return (
-        f"started at {started.astimezone(NEW_YORK):%H:%M} New York, after the {day} open "
-        f"({opened}): nothing is traded on {day}; the signals are for {business_date}"
-    )
-
-
-def fresh_since(business_date: date) -> date:
-    """The NYSE session before the business date: a symbol whose last bar is older is stale."""
-    from orchestrator.data.calendar import TradingCalendar
-
-    return TradingCalendar().sessions_back(business_date - timedelta(days=1), 1)[0]
 
 
 def _run_id(started: datetime) -> str:
@@ -295,5 +258,5 @@ def _describe(exc: BaseException) -> str:
 
 
 def _failure_message(result: RunResult) -> str:
-    first = result.errors[0].error if result.errors else "no symbol could be analysed"
+    first = result.cause or "no symbol could be analysed"
     return f"Pre-market run {result.run_id} failed ({result.business_date}): {first}"

@@ -24,12 +24,14 @@ from typing import Literal, Protocol
 from orchestrator.common.clock import utc_now
 from orchestrator.data.calendar import Slot, calendar_of
 from orchestrator.storage.slots import HEARTBEAT, SlotClaims
+from premarket.sections import SLOT_GRACE_MIN
 from premarket.settings import Settings
 
 log = logging.getLogger(__name__)
 
-GRACE = timedelta(minutes=25)
-"""How late a slot may still start: a restart or a slow cron start inside it still runs it."""
+GRACE = timedelta(minutes=SLOT_GRACE_MIN)
+"""How late a slot may still start: a restart or a slow cron start inside it still runs it
+(the settings keep every slot's grace before the open)."""
 
 SlotRunner = Callable[[Slot], Awaitable[object]]
 Outcome = Literal["ran", "skipped", "failed"]

@@ -24,7 +24,13 @@ from orchestrator.signals.risk import HISTORY_BARS
 from premarket.protocol import is_ticker
 from premarket.settings import Settings
 
-SERVICE_FAULTS = ("unreachable", "server", "invalid_answer", "skipped (circuit open)")
+SERVICE_FAULTS = (
+    "unreachable",
+    "server",
+    "invalid_answer",
+    "skipped (circuit open)",
+    "skipped (probe pending)",
+)
 
 
 def elapsed_ms(since: float) -> float:
@@ -87,7 +93,7 @@ class RunState:
                     return
             if self.through is not None:
                 bars = bars.until(self.through)
-            if problem := bad_bar(bars):
+            if problem := bad_bar(bars.tail(days)):  # what the models get
                 self.fail(symbol, "market_data", problem)
                 return
             if len(bars) < need:
@@ -99,7 +105,9 @@ class RunState:
                     f"the models need at least {need}",
                 )
                 return
-            self.risk_bars[symbol] = bars
+            # a bad print years back must not fail the symbol: the risk model reads the
+            # models' window then (its panel alone, without the symbol's own long HAR)
+            self.risk_bars[symbol] = bars if bad_bar(bars) is None else bars.tail(days)
             self.bars[symbol] = bars.tail(days)
 
         await asyncio.gather(*(one(s) for s in self.symbols))

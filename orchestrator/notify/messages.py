@@ -240,7 +240,11 @@ def digest_alert(result: RunResult) -> Alert:
     counts = result.performance_metrics.signal_distribution
     summary = ", ".join(f"{counts.get(k, 0)} {k}" for k in ("BUY", "SELL", "HOLD"))
     key = result.slot or result.run_id[-6:]
-    high = [s for s, v in result.signals.items() if v.risk is not None and v.risk.high_risk]
+    high = [  # as risk_alerts: a stale symbol's forecast is for a session its data misses
+        s
+        for s, v in result.signals.items()
+        if v.risk is not None and v.risk.high_risk and not v.stale
+    ]
     return Alert(
         DIGEST,
         "*",

@@ -23,6 +23,9 @@ from orchestrator.storage.migrate import ensure_schema
 from orchestrator.storage.slots import SlotClaims
 from orchestrator.storage.tables import alerts_sent, forecasts, runs
 
+_COMPLETE_FIRST = case((runs.c.status == "ok", 0), (runs.c.status == "partial", 1), else_=2)
+"""Order of a date's runs: complete before partial before failed."""
+
 
 class Store:
     """The orchestrator's database, at the newest schema (``orchestrator.storage.migrate``:
@@ -78,22 +81,22 @@ class Store:
     def run_for_date(self, business_date: date, replays: bool | None = None) -> RunResult | None:
         """The best run of a New York business date: complete before partial before failed,
         then the latest started (of the mode ``mode_shown`` picks)."""
-        rank = case((runs.c.status == "ok", 0), (runs.c.status == "partial", 1), else_=2)
         query = (
             select(runs.c.document)
             .where(runs.c.business_date == business_date)
             .where(runs.c.mode == self.mode_shown(replays))
-            .order_by(rank, runs.c.started_at.desc())
+            .order_by(_COMPLETE_FIRST, runs.c.started_at.desc())
             .limit(1)
         )
         return self._one(query)
 
     def latest_run(self, replays: bool | None = None) -> RunResult | None:
-        """The newest run of the newest business date (of the mode ``mode_shown`` picks)."""
+        """The best run of the newest business date, as ``run_for_date`` picks it (of the mode
+        ``mode_shown`` picks): a failed 07:00 run never hides a complete 06:30 one."""
         query = (
             select(runs.c.document)
             .where(runs.c.mode == self.mode_shown(replays))
-            .order_by(runs.c.business_date.desc(), runs.c.started_at.desc())
+            .order_by(runs.c.business_date.desc(), _COMPLETE_FIRST, runs.c.started_at.desc())
             .limit(1)
         )
         return self._one(query)

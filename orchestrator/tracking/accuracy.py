@@ -100,10 +100,9 @@ def counted(rows: Iterable[Mapping[str, Any]], calendar: TradingCalendar) -> lis
                 row["business_date"],
             )
             continue
-        if row["mode"] == "live":
-            opened = calendar.session_open(row["business_date"]).astimezone(UTC)
-            if row["created_at"] >= opened.replace(tzinfo=None):
-                continue  # made after the open: not a pre-market forecast
+        made = row["created_at"].replace(tzinfo=UTC)  # stored naive UTC
+        if row["mode"] == "live" and not calendar.made_before_open(row["business_date"], made):
+            continue  # made after the open: not a pre-market forecast
         key = (row["symbol"], row["business_date"], row["tier"], row["mode"])
         best = chosen.get(key)
         if best is None or (row["created_at"], row["id"]) > (best["created_at"], best["id"]):

@@ -193,7 +193,8 @@ class PaperTrader:
     ) -> list[str]:
         """Apply runs and bars day by day: the day's runs, then its opens (the most confident
         orders first, so they get the risk budget when it runs short), then its closes. After
-        each day's closes its equity is recorded: the curve of the drawdown and Sharpe ratio."""
+        each day's closes its equity is recorded, once: a day replayed again for a symbol whose
+        bars came late keeps the equity it had (the curve of the drawdown and Sharpe ratio)."""
         runs_of: dict[date, list[RunResult]] = defaultdict(list)
         for run in runs:
             runs_of[run.business_date].append(run)
@@ -202,6 +203,7 @@ class PaperTrader:
             for day, opened, closed in series:
                 bars_of[day][symbol] = (opened, closed)
         done: list[str] = []
+        recorded = max(book.equity_curve, default=None)
         for day in sorted(set(runs_of) | set(bars_of)):
             for run in sorted(runs_of[day], key=lambda r: r.started_at):
                 done.extend(self.apply_run(book, run))
@@ -216,8 +218,9 @@ class PaperTrader:
                         f"{trade.reason.replace('_', '-')}: closed {trade.side} {trade.symbol} "
                         f"at {trade.exit_price:.2f} ({trade.return_pct:+.2f}%)"
                     )
-            if today:
-                book.equity_curve[day] = round(book.equity, 6)
+            if today and (recorded is None or day > recorded):  # a day's equity is kept as
+                book.equity_curve[day] = round(book.equity, 6)  # it was: a late symbol's
+                recorded = day  # bars never rewrite the curve with today's equity
         return done
 
 
