@@ -24,21 +24,14 @@ OPEN, HIGH, LOW, CLOSE = 100.0, 104.0, 98.0, 102.0
 
 def test_estimators_match_hand_computation() -> None:
     hl, co = math.log(HIGH / LOW), math.log(CLOSE / OPEN)
-    u, d = math.log(HIGH / OPEN), math.log(LOW / OPEN)
     assert estimators.log_range(HIGH, LOW) == pytest.approx(0.059423420470800)
     assert estimators.open_to_close(OPEN, CLOSE) == pytest.approx(0.019802627296180)
     assert estimators.overnight(101.0, OPEN) == pytest.approx(math.log(100 / 101))
-    assert estimators.parkinson(HIGH, LOW) == pytest.approx(hl**2 / (4 * math.log(2)))
     assert estimators.garman_klass(OPEN, HIGH, LOW, CLOSE) == pytest.approx(
         0.5 * hl**2 - (2 * math.log(2) - 1) * co**2
     )
-    assert estimators.rogers_satchell(OPEN, HIGH, LOW, CLOSE) == pytest.approx(
-        u * (u - co) + d * (d - co)
-    )
-    # a bar with no range and no move has no variance by any estimator
-    assert (
-        estimators.garman_klass(50, 50, 50, 50) == 0 == estimators.rogers_satchell(50, 50, 50, 50)
-    )
+    # a bar with no range and no move has no variance
+    assert estimators.garman_klass(50, 50, 50, 50) == 0
 
 
 @pytest.fixture(scope="module")
@@ -111,7 +104,7 @@ def test_short_histories_get_the_panel_alone_then_nothing(universe) -> None:
              ("dates", "open", "high", "low", "close", "volume"))) for b in universe]  # fmt: skip
     series = forecast_universe(model, short)["AAPL"]
     assert np.isnan(series.sigma_oc[: MIN_BARS - 1]).all()
-    assert np.isfinite(series.sigma_oc[MIN_BARS:]).all() and not series.own_har.any()
+    assert np.isfinite(series.sigma_oc[MIN_BARS - 1 :]).all() and not series.own_har.any()
 
 
 def test_the_bundled_model_is_what_the_training_command_makes(tmp_path: Path) -> None:
@@ -165,9 +158,28 @@ def test_a_live_run_shows_the_forecast_the_model_makes(tmp_path: Path) -> None:
                                *h.rows[h.dates <= np.datetime64("2023-06-01")].T)
         for s, h in histories.items()
     ]  # fmt: skip
-    expected = forecast_universe(RiskModel.load(), [u for u in universe])
+    expected = forecast_universe(RiskModel.load(), universe)
     for symbol in ("AAPL", "XOM"):
         risk = doc["trading_signals"][symbol]["risk"]
         # the run sees the last 1,024 bars: the same forecast within the HAR window's reach
         assert risk["sigma_oc"] == pytest.approx(expected[symbol].sigma_oc[-1], rel=1e-4)
         assert risk["model_version"] == RiskModel.load().version
+
+
+def test_each_walk_forward_block_is_fitted_on_the_sessions_before_it(monkeypatch) -> None:
+    from orchestrator.backtest import risk_forecasts as module
+
+    cuts = []
+
+    def recording(panel, *, until, version):
+        cuts.append(until)
+        return fit_model(panel, until=until, version=version)
+
+    monkeypatch.setattr(module, "fit_model", recording)
+    histories = load_prices(PRICES_CSV, ["AAPL", "XOM"])
+    panel = build_panel(module.universe_of(histories))
+    period = (np.datetime64("2023-10-02"), np.datetime64("2023-12-29"))
+    rows = module.risk_model_rows(panel, period, refit_every=21)
+    sessions = np.unique(rows["date"].to_numpy(dtype="datetime64[D]"))
+    assert cuts == list(sessions[::21])  # each fit stops before its block's first session
+    assert rows["date"].min() == np.datetime64("2023-10-02")

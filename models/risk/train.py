@@ -12,7 +12,6 @@ refits it every 21 sessions on the past only.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import sys
 from pathlib import Path
 
@@ -50,9 +49,8 @@ def main(argv: list[str] | None = None) -> int:
     except (PriceFileError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    # The version names the fit itself: the same data and code give the same model and version.
-    digest = hashlib.sha256(str(model.coefficients).encode()).hexdigest()[:10]
-    model = model.model_copy(update={"version": f"risk-{digest}"})
+    # The version names what makes the forecasts (coefficients, weights, quantiles, ratios).
+    model = model.model_copy(update={"version": model.content_version})
     model.save(args.out)
     print(
         f"risk model {model.version}: {model.fit['rows']} sessions of "

@@ -31,7 +31,7 @@ from orchestrator.backtest.baselines import _fit, next_variance
 from orchestrator.backtest.data import History
 from premarket.risk.features import SymbolBars
 from premarket.risk.har import har_forecast
-from premarket.risk.model import Panel, build_panel, fit_model, predict
+from premarket.risk.model import InsufficientHistory, Panel, build_panel, fit_model, predict
 
 REFIT_EVERY = 21
 GARCH_LOOKBACK = 1000
@@ -63,6 +63,8 @@ def risk_model_rows(panel: Panel, period, refit_every: int) -> pd.DataFrame:
     sessions = np.unique(
         np.concatenate([panel.target[s][period_of(panel, s, period)] for s in panel.symbols])
     )
+    if not len(sessions):
+        raise InsufficientHistory(f"no target session between {period[0]} and {period[1]}")
     frames = []
     for first in range(0, len(sessions), refit_every):
         block = sessions[first : first + refit_every]

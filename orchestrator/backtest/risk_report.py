@@ -6,7 +6,7 @@ Losses, per (forecaster, symbol, session), on the session's open-to-close log re
   session's variance ``y``: ``r^2`` (noisy, unbiased) and the session's Garman-Klass variance
   (far less noisy). Sessions with ``r = 0`` (57 of the bundled 22,640) have no log and are left
   out of the ``r^2`` QLIKE for every forecaster alike;
-- MSE of ``h`` against each proxy, in squared percent;
+- MSE of ``h`` against each proxy, with variances in squared percent (so the MSE is in %^4);
 - the absolute error of the range forecast against ``log(H/L)``, in percent;
 - p10-p90 coverage of ``r`` and the mean pinball loss of p10 and p90, in percent.
 
@@ -25,6 +25,7 @@ import pandas as pd
 
 from orchestrator.backtest.dm import diebold_mariano
 from orchestrator.backtest.metrics import pinball
+from premarket.risk.model import HIGH_RISK_RATIO, NORMAL_WINDOW
 
 ANCHORS = ("garch", "har")
 LABELS = {
@@ -75,30 +76,37 @@ def _daily(frame: pd.DataFrame, who: str, loss: str) -> pd.Series:
     return frame[frame["forecaster"] == who].groupby("date")[loss].mean()
 
 
-def high_risk_scores(frame: pd.DataFrame, ratio: float) -> dict[str, Any]:
-    """How the ``high_risk`` flag did: a flagged session counts as a true alarm when its
-    realized Garman-Klass sigma was at least ``ratio`` times the symbol's normal."""
+def high_risk_scores(frame: pd.DataFrame, ratio: float = HIGH_RISK_RATIO) -> dict[str, Any]:
+    """How the ``high_risk`` flag did, on every risk-model session with a normal: a session is
+    large when its realized Garman-Klass sigma was at least ``ratio`` times the symbol's normal
+    (a single day's sigma is a noisy proxy: its mean is about 0.95 of the forecast)."""
     own = frame[(frame["forecaster"] == "risk") & frame["normal"].notna()]
     large = np.sqrt(own["gk"].to_numpy()) >= ratio * own["normal"].to_numpy()
     flagged = own["high_risk"].to_numpy(dtype=bool)
-    alarms = int(flagged.sum())
-    true = int((flagged & large).sum())
+    alarms, true = int(flagged.sum()), int((flagged & large).sum())
+    calm = int((~large).sum())
     return {
-        "rule": f"forecast sigma >= {ratio} x the median of the symbol's previous 63 forecasts",
+        "rule": f"forecast sigma >= {ratio} x the median of the symbol's previous "
+        f"{NORMAL_WINDOW} forecasts",
         "large_session": f"realized Garman-Klass sigma >= {ratio} x that normal",
         "sessions": len(own),
         "alarms": alarms,
         "alarm_rate": alarms / len(own) if len(own) else None,
-        "false_alarm_rate": (alarms - true) / alarms if alarms else None,
+        # flagged sessions that were not large, over all sessions that were not large
+        "false_alarm_rate": (alarms - true) / calm if calm else None,
+        # of the alarms, the share whose session was not large
+        "false_discovery_rate": (alarms - true) / alarms if alarms else None,
         "large_rate_when_flagged": true / alarms if alarms else None,
         "large_rate_when_not_flagged": float(large[~flagged].mean()) if (~flagged).any() else None,
         "large_sessions_caught": true / int(large.sum()) if large.any() else None,
     }
 
 
-def summarize_risk(rows: pd.DataFrame, sessions: pd.DataFrame, high_risk_ratio: float) -> dict:
-    """Every forecaster's mean losses and coverage, and its DM tests against the anchors."""
-    frame = _common(losses(rows, sessions))
+def summarize_risk(rows: pd.DataFrame, sessions: pd.DataFrame) -> dict:
+    """Every forecaster's mean losses and coverage, and its DM tests against the anchors (on
+    the sessions all have); the high-risk flag on all of the risk model's sessions."""
+    scored = losses(rows, sessions)
+    frame = _common(scored)
     summary: dict[str, Any] = {"forecasters": {}, "sessions": int(frame["date"].nunique())}
     for who, own in frame.groupby("forecaster", sort=False):
         block: dict[str, Any] = {
@@ -125,7 +133,7 @@ def summarize_risk(rows: pd.DataFrame, sessions: pd.DataFrame, high_risk_ratio: 
             }
         summary["forecasters"][who] = block
     if "risk" in summary["forecasters"]:
-        summary["high_risk"] = high_risk_scores(frame, high_risk_ratio)
+        summary["high_risk"] = high_risk_scores(scored)
     return summary
 
 

@@ -15,7 +15,7 @@ from orchestrator.backtest.data import History
 from orchestrator.backtest.risk_forecasts import risk_forecasts
 from orchestrator.backtest.risk_report import summarize_risk
 from orchestrator.backtest.risk_strategy import sizing_comparison
-from premarket.risk.model import HIGH_RISK_RATIO
+from premarket.risk.model import InsufficientHistory
 
 DIRECTION_TIERS = ("tft", "nhits", "statistical", "drift")
 """The tier whose direction the sizing books trade: the first of these that ran."""
@@ -31,9 +31,9 @@ def risk_backtest(
     """The risk block, or ``{"skipped": why}`` when the history is too short to fit the model."""
     try:
         rows, sessions = risk_forecasts(histories, start, end, predictions)
-    except ValueError as exc:
+    except InsufficientHistory as exc:
         return {"skipped": str(exc)}, None
-    summary = summarize_risk(rows, sessions, HIGH_RISK_RATIO)
+    summary = summarize_risk(rows, sessions)
     ran = set(predictions["tier"])
     tier = next((t for t in DIRECTION_TIERS if t in ran), None)
     if tier is not None:

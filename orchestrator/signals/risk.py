@@ -13,11 +13,13 @@ from functools import lru_cache
 from orchestrator.data.market import Bars
 from orchestrator.documents.run import RiskForecast
 from premarket.risk.features import MIN_BARS, SymbolBars
-from premarket.risk.model import HAR_WINDOW, RiskModel, forecast_universe
+from premarket.risk.har import HAR_MONTH
+from premarket.risk.model import HAR_WINDOW, NORMAL_WINDOW, RiskModel, forecast_universe
 
-HISTORY_BARS = HAR_WINDOW + 24
-"""Bars a run fetches per symbol for the risk model (its own HAR's window and features); the
-model services still get only ``chain.history_days`` of them."""
+HISTORY_BARS = HAR_WINDOW + HAR_MONTH + NORMAL_WINDOW
+"""Bars a run fetches per symbol for the risk model: its own HAR's full window at each of the
+origins whose forecasts make the symbol's normal; the model services still get only
+``chain.history_days`` of them."""
 
 
 @lru_cache(maxsize=1)

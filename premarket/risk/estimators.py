@@ -1,8 +1,9 @@
 """Daily variance estimators from one OHLC bar, as fractions (log-return units squared).
 
-Each estimates the variance of the session's open-to-close log return from the bar's own
-prices; the range-based ones use the high and the low, which carry several times the information
-of the close alone (Parkinson 1980; Garman and Klass 1980; Rogers and Satchell 1991). The
+Garman-Klass estimates the variance of the session's open-to-close log return from the bar's
+own prices; the high and the low carry several times the information of the close alone
+(Parkinson 1980; Garman and Klass 1980). It is the risk model's one variance measure (the
+Parkinson and Rogers-Satchell estimators were not used, so they are not kept here). The
 overnight part (the previous close to the open) is kept apart: a pre-market forecast knows
 yesterday's gap, never today's.
 """
@@ -38,19 +39,6 @@ def overnight(previous_close, open_) -> np.ndarray:
     return o - p
 
 
-def parkinson(high, low) -> np.ndarray:
-    """``log(H/L)^2 / (4 log 2)``: unbiased for a driftless Brownian motion."""
-    return log_range(high, low) ** 2 / (4.0 * math.log(2.0))
-
-
 def garman_klass(open_, high, low, close) -> np.ndarray:
     """``0.5 log(H/L)^2 - (2 log 2 - 1) log(C/O)^2``: the range with the session's return."""
     return 0.5 * log_range(high, low) ** 2 - _GK_CLOSE * open_to_close(open_, close) ** 2
-
-
-def rogers_satchell(open_, high, low, close) -> np.ndarray:
-    """``u (u - c) + d (d - c)`` with ``u, d, c`` the high, low and close over the open: unbiased
-    whatever the drift."""
-    o, h, lo, c = _logs(open_, high, low, close)
-    u, d, r = h - o, lo - o, c - o
-    return u * (u - r) + d * (d - r)

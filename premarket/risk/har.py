@@ -14,6 +14,8 @@ import numpy as np
 
 from premarket.risk.features import trailing_mean
 
+HAR_MONTH = 22
+"""Sessions in the HAR's monthly mean (the bars a first design row needs)."""
 MIN_FIT = 250
 """Fewest (origin, next day) pairs a fit needs; fewer give NaN."""
 
@@ -25,7 +27,7 @@ def har_design(gk: np.ndarray) -> np.ndarray:
             np.ones(len(gk)),
             np.log(gk),
             np.log(trailing_mean(gk, 5)),
-            np.log(trailing_mean(gk, 22)),
+            np.log(trailing_mean(gk, HAR_MONTH)),
         ]
     )
 

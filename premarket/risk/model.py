@@ -24,6 +24,8 @@ Plain numpy, so the model layer fits it and the orchestrator (no torch) evaluate
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,7 +33,7 @@ from typing import Any
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from premarket import target
 from premarket.jsonfile import JsonFile
@@ -51,6 +53,10 @@ reports how often such a day really was that large)."""
 BUNDLED = Path(__file__).with_name("risk_model.json")
 
 
+class InsufficientHistory(ValueError):
+    """Too few sessions to fit (or to forecast) the risk model."""
+
+
 class RiskModel(JsonFile):
     """A fitted risk model, as exported to JSON."""
 
@@ -67,6 +73,29 @@ class RiskModel(JsonFile):
     high_risk_ratio: float = HIGH_RISK_RATIO
     fit: dict[str, Any] = Field(default_factory=dict)
     """Provenance: rows, symbols, date range of the target sessions, held-out scores."""
+
+    @field_validator("features")
+    @classmethod
+    def _same_columns(cls, value: list[str]) -> list[str]:
+        # the design matrix is built in the code's FEATURES order: other names or another order
+        # would apply the coefficients to the wrong columns
+        if value != list(FEATURES):
+            raise ValueError(f"fitted on {value}, the code builds {list(FEATURES)}: refit it")
+        return value
+
+    @property
+    def content_version(self) -> str:
+        """``risk-<hash>`` of everything that makes its forecasts (floats to 10 digits, so the
+        same fit gives the same version on another BLAS)."""
+
+        def rounded(value):
+            if isinstance(value, float):
+                return float(f"{value:.10g}")
+            return [rounded(v) for v in value] if isinstance(value, list) else value
+
+        made = self.model_dump(exclude={"version", "fit"})
+        text = json.dumps({k: rounded(v) for k, v in made.items()}, sort_keys=True)
+        return "risk-" + hashlib.sha256(text.encode()).hexdigest()[:10]
 
     def panel_variance(self, x: np.ndarray) -> np.ndarray:
         b = np.asarray(self.coefficients)
@@ -96,8 +125,6 @@ class Panel:
     """Every (symbol, origin) of a universe: inputs and, where known, the next session."""
 
     symbols: list[str] = field(default_factory=list)
-    origins: dict[str, np.ndarray] = field(default_factory=dict)
-    """Per symbol: origin dates (``datetime64[D]``)."""
     x: dict[str, np.ndarray] = field(default_factory=dict)
     """Per symbol: ``[origins, len(FEATURES)]``."""
     har: dict[str, np.ndarray] = field(default_factory=dict)
@@ -122,7 +149,6 @@ def build_panel(universe: Sequence[SymbolBars], har_window: int = HAR_WINDOW) ->
         gk = b.garman_klass()
         columns = {**own[b.symbol], **market[b.symbol]}
         panel.symbols.append(b.symbol)
-        panel.origins[b.symbol] = b.dates
         panel.x[b.symbol] = np.column_stack([columns[f] for f in FEATURES])
         panel.har[b.symbol] = har_forecast(gk, window=har_window)
         panel.session[b.symbol] = _following(estimators.open_to_close(b.open, b.close))
@@ -161,7 +187,7 @@ def fit_model(
     if until is not None:
         rows &= tgt < until
     if rows.sum() < 10 * (len(FEATURES) + 1):
-        raise ValueError(f"risk model: {int(rows.sum())} rows, too few to fit")
+        raise InsufficientHistory(f"risk model: {int(rows.sum())} sessions, too few to fit")
     coefficients = fit_qlike(x[rows], session[rows] ** 2)
     model = RiskModel(
         version=version, coefficients=[float(c) for c in coefficients], z_p10=0, z_p90=0,
