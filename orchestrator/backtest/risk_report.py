@@ -102,6 +102,13 @@ def high_risk_scores(frame: pd.DataFrame, ratio: float = HIGH_RISK_RATIO) -> dic
     }
 
 
+def _relative(own: float, anchor: pd.Series) -> float | None:
+    """``own / mean(anchor) - 1``; None where the anchor's mean loss is 0 or unknown (flat
+    prices: there is nothing to improve on)."""
+    base = float(np.nanmean(anchor)) if anchor.notna().any() else np.nan
+    return own / base - 1.0 if np.isfinite(base) and base > 0 and np.isfinite(own) else None
+
+
 def summarize_risk(rows: pd.DataFrame, sessions: pd.DataFrame) -> dict:
     """Every forecaster's mean losses and coverage, and its DM tests against the anchors (on
     the sessions all have); the high-risk flag on all of the risk model's sessions."""
@@ -122,9 +129,9 @@ def summarize_risk(rows: pd.DataFrame, sessions: pd.DataFrame) -> dict:
                 continue
             block["diebold_mariano"][f"vs_{anchor}"] = {
                 loss: {
-                    "relative_change": block[loss]
-                    / float(np.nanmean(frame.loc[frame["forecaster"] == anchor, loss]))
-                    - 1.0,
+                    "relative_change": _relative(
+                        block[loss], frame.loc[frame["forecaster"] == anchor, loss]
+                    ),
                     **diebold_mariano(
                         (_daily(frame, who, loss) - _daily(frame, anchor, loss)).dropna().to_numpy()
                     ),
@@ -162,7 +169,7 @@ def risk_table(summary: dict):
 
     def versus(block: dict, anchor: str, loss: str) -> str:
         test = block["diebold_mariano"].get(f"vs_{anchor}", {}).get(loss)
-        if not test or test["p_value"] is None:
+        if not test or test["p_value"] is None or test["relative_change"] is None:
             return "-"
         return f"{100 * test['relative_change']:+.1f}% p={test['p_value']:.2g}"
 

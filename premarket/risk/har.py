@@ -67,7 +67,9 @@ def har_forecast(gk: np.ndarray, *, window: int | None = None, refit_every: int 
     if not usable.any():
         return forecast
     a, b, count = a[usable], b[usable], count[usable]
-    coef = np.linalg.solve(a + 1e-12 * np.eye(k), b[:, :, None])[:, :, 0]
+    # the pseudo-inverse: a flat stretch (constant variance) makes the system singular, and
+    # its least-squares answer is still the right forecast
+    coef = np.einsum("tij,tj->ti", np.linalg.pinv(a), b)
     sse = (syy[hi] - syy[lo])[usable] - 2 * np.einsum("ij,ij->i", coef, b)
     sse += np.einsum("ij,ijk,ik->i", coef, a, coef)
     residual = np.maximum(sse, 0.0) / np.maximum(count - k, 1.0)
