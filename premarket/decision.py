@@ -23,10 +23,10 @@ never imports torch) evaluates the exported JSON with the same code.
 from __future__ import annotations
 
 import itertools
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
-from pydantic import Field
+from pydantic import BaseModel, Field
 
 from premarket import target
 from premarket.jsonfile import JsonFile
@@ -39,6 +39,35 @@ MIN_ROWS = 500
 """A feature non-zero on fewer training rows than this keeps weight 0. Without this rule the
 first walk-forward fold (test 2018) fitted the news weight on the two weeks of December 2017
 headlines, and its wild weight made the held-out Brier score worse than always-up's."""
+
+
+NewsWindow = Literal["previous_session", "overnight"]
+"""``previous_session``: headlines published after the close before the last bar, up to the last
+bar's close (all a dated headline set can place); ``overnight``: since the last bar's close."""
+NewsText = Literal["title", "title_summary"]
+
+
+class Inputs(BaseModel):
+    """What the features were computed from when the model was fitted. A run whose inputs
+    differ in a feature that carries weight gets the base rate instead of a probability."""
+
+    price_tier: str
+    sentiment_model: str | None
+    """The sentiment build's recipe (``models.sentiment.recipe``) that scored the fit's news."""
+    news_window: NewsWindow
+    news_text: NewsText
+
+
+class RunInputs(BaseModel):
+    """The same facts for one symbol of a run."""
+
+    price_tier: str
+    sentiment_source: str
+    """``model``, ``lexicon``, ``no_news`` or ``unavailable`` (the news component's source)."""
+    sentiment_model: str | None
+    news_window: NewsWindow | None
+    """None: not recorded (a document from before the field)."""
+    news_text: NewsText | None
 
 
 def price_edge(predicted: np.ndarray, current: np.ndarray, p10: np.ndarray, p90: np.ndarray):
@@ -80,9 +109,37 @@ class DecisionModel(JsonFile):
     coefficients: list[float]
     mean_abs_move: float = Field(gt=0, description="Mean |open-to-close return| of the fit rows.")
     max_articles: int = 3
+    inputs: Inputs
     fit: dict[str, Any] = Field(default_factory=dict)
-    """Provenance: rows, date range, price tier, sentiment model, penalty, zeroed weights and the
-    held-out walk-forward scores."""
+    """Provenance: rows, date range, penalty, zeroed weights and the held-out walk-forward
+    scores."""
+
+    @property
+    def base_rate(self) -> float:
+        """The share of up sessions in the fit: the probability when nothing else is known."""
+        return float(self.fit.get("up_rate", self.probability_up(np.zeros(len(self.features)))[0]))
+
+    def mismatch(self, run: RunInputs) -> str | None:
+        """Why ``run`` does not feed the features the model was fitted on (None: it does).
+        Only features with a non-zero weight count: a zero-weight input changes nothing."""
+        weight = dict(zip(self.features, self.coefficients, strict=True))
+        fitted = self.inputs
+        if weight.get("price_edge", 0.0) and run.price_tier != fitted.price_tier:
+            return f"price from the {run.price_tier} tier, fitted on {fitted.price_tier}"
+        if not weight.get("news", 0.0):
+            return None
+        if run.news_window != fitted.news_window or run.news_text != fitted.news_text:
+            return (
+                f"news read as {run.news_text or 'unrecorded text'} over the "
+                f"{run.news_window or 'unrecorded'} window, "
+                f"fitted on {fitted.news_text} over the {fitted.news_window} window"
+            )
+        if "lexicon" in run.sentiment_source:
+            return "news scored by the lexicon fallback, not the model"
+        if run.sentiment_source == "model" and run.sentiment_model != fitted.sentiment_model:
+            scored = run.sentiment_model or "a sentiment model that does not name its build"
+            return f"news scored by {scored}, fitted on {fitted.sentiment_model}"
+        return None
 
     def logit(self, x: np.ndarray) -> np.ndarray:
         return self.intercept + np.atleast_2d(np.asarray(x, float)) @ np.asarray(self.coefficients)
@@ -162,11 +219,13 @@ def fit_model(
     moves: np.ndarray,
     *,
     version: str,
+    inputs: Inputs,
     l2: float = L2,
     min_rows: int = MIN_ROWS,
     **fit: Any,
 ) -> DecisionModel:
-    """Fit on rows ``x`` with outcomes ``y`` (1 = session up) and session returns ``moves``."""
+    """Fit on rows ``x`` with outcomes ``y`` (1 = session up) and session returns ``moves``,
+    whose features were computed from ``inputs``."""
     intercept, weights, zeroed = fit_logistic(x, y, l2, min_rows)
     fit["min_rows"] = min_rows
     return DecisionModel(
@@ -174,6 +233,7 @@ def fit_model(
         intercept=intercept,
         coefficients=[float(w) for w in weights],
         mean_abs_move=float(np.mean(np.abs(moves))),
+        inputs=inputs,
         fit={
             "rows": len(y),
             "up_rate": float(np.mean(y)),

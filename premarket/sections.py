@@ -18,6 +18,8 @@ from pydantic import (
     field_validator,
 )
 
+from premarket.decision import NewsText, NewsWindow
+
 Dialect = Literal["flat", "modelscope"]
 
 
@@ -122,6 +124,16 @@ class SignalSettings(Section):
     sentiment_threshold: float = Field(default=0.2, gt=0)
     max_articles: int = Field(default=3, ge=1)
     article_chars: int = Field(default=500, ge=1)
+    news_window: NewsWindow = Field(
+        default="previous_session",
+        description="Which headlines a live run reads: those of the session before the business "
+        "date (what the bundled decision model was fitted on) or those since its close.",
+    )
+    news_text: NewsText = Field(
+        default="title",
+        description="What of each article is scored: its title (as in the fit) or the title "
+        "and the feed's summary.",
+    )
 
     @field_validator("sentiment_weight")
     @classmethod
@@ -216,7 +228,19 @@ class CostSettings(Section):
     call_usd: dict[str, float] = Field(
         default_factory=dict,
         description="Price per call of a hosted (ModelScope) target, by name: tft, nhits, "
-        "sentiment.",
+        "sentiment; required for every target whose dialect is modelscope.",
+    )
+    service_hours_per_day: float = Field(
+        default=24.0,
+        gt=0,
+        le=24,
+        description="Hours a day the local model services' host is up and paid for (24: always "
+        "on; 1: started for the morning only).",
+    )
+    runs_per_day: int | None = Field(
+        default=None,
+        ge=1,
+        description="Runs a trading day shares the host among; the schedule's slots when unset.",
     )
 
 

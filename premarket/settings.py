@@ -19,6 +19,7 @@ from pydantic import (
     ValidationError,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 from pydantic_settings import (
     BaseSettings,
@@ -29,6 +30,7 @@ from pydantic_settings import (
 )
 from pydantic_settings import SettingsError as PydanticSettingsError
 
+from premarket import service_env
 from premarket.data import SYMBOLS
 from premarket.sections import (
     AlertSettings,
@@ -117,6 +119,17 @@ class Settings(BaseSettings):
         description="Live headlines (Yahoo Finance RSS feed).",
     )
 
+    @model_validator(mode="after")
+    def _hosted_targets_have_a_price(self) -> Settings:
+        """A hosted target bills per call: its price is needed to say what a run costs."""
+        for name in ("tft", "nhits", "sentiment"):
+            if getattr(self, name).dialect == "modelscope" and name not in self.cost.call_usd:
+                raise ValueError(
+                    f"cost.call_usd.{name}: required when {name}.dialect is modelscope "
+                    "(a hosted target bills per call)"
+                )
+        return self
+
     @field_validator("yahoo_chart_url", "yahoo_rss_url")
     @classmethod
     def _urls(cls, value: str, info: ValidationInfo) -> str:
@@ -200,15 +213,9 @@ def load_settings(**overrides: Any) -> Settings:
 OTHER_VARIABLES = frozenset(
     {
         CONFIG_ENV,
-        # the model services' own (serving/): model tags, threads, queue, timeouts, int8, token
-        "PREMARKET_TFT_TAG",
-        "PREMARKET_NHITS_TAG",
-        "PREMARKET_SENTIMENT_TAG",
-        "PREMARKET_TORCH_THREADS",
-        "PREMARKET_QUEUE_CAPACITY",
-        "PREMARKET_READ_TIMEOUT_S",
-        "PREMARKET_SENTIMENT_INT8",
-        "PREMARKET_SERVICE_TOKEN",
+        # the model services' own (premarket.service_env), and their deprecated names
+        *(service_env.name(key) for key in service_env.NAMES),
+        *service_env.RENAMED.values(),
         # the test suite's and the benchmarks' switches
         "PREMARKET_SKIP_POSTGRES",
         "PREMARKET_SKIP_BROWSER",

@@ -5,7 +5,7 @@ timeouts. Everything here answers in the caller's dialect, before any model work
   the probes (``/livez``, ``/readyz``, ``/healthz``, ``/health``, ``/metrics``) and
   ``/describe`` needs ``Authorization: Bearer <token>`` (401 otherwise), including BentoML's own
   batch routes. A body over the limit is refused with 413 (from ``Content-Length`` alone when it
-  is declared), and a body that has not fully arrived ``PREMARKET_READ_TIMEOUT_S`` seconds after
+  is declared), and a body that has not fully arrived ``PREMARKET_SERVICE_READ_TIMEOUT_S`` seconds after
   its headers (default 10) with 408.
 - :class:`HeaderDeadline` (uvicorn protocol): a connection whose request headers have not
   arrived within the same timeout is answered 408 and closed. uvicorn has no such timeout, and
@@ -21,17 +21,19 @@ import os
 
 from uvicorn.protocols.http.auto import AutoHTTPProtocol
 
+from premarket import service_env
 from serving.dialects import ServiceError, dialect_of, failure
 
-TOKEN_ENV = "PREMARKET_SERVICE_TOKEN"
-READ_TIMEOUT_ENV = "PREMARKET_READ_TIMEOUT_S"
+TOKEN_ENV = service_env.name("TOKEN")
+READ_TIMEOUT_ENV = service_env.name("READ_TIMEOUT_S")
 OPEN_PATHS = frozenset({"/livez", "/readyz", "/healthz", "/health", "/metrics", "/describe"})
 """Probes and self-description: answered without a token (they carry no model output)."""
 
 
 def read_timeout_s() -> float:
-    """``PREMARKET_READ_TIMEOUT_S``: seconds allowed for a request's headers, then its body."""
-    raw = os.environ.get(READ_TIMEOUT_ENV, "10")
+    """``PREMARKET_SERVICE_READ_TIMEOUT_S``: seconds allowed for a request's headers, then its
+    body."""
+    raw = service_env.read("READ_TIMEOUT_S", "10")
     try:
         value = float(raw)
     except ValueError:
@@ -219,6 +221,7 @@ def install() -> None:
     """
     import uvicorn.config
 
+    service_env.check()
     HeaderDeadline.timeout_s = read_timeout_s()
     uvicorn.config.HTTP_PROTOCOLS["auto"] = f"{__name__}:HeaderDeadline"
     service_token()

@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
-import os
 import re
 import threading
 import time
@@ -21,6 +20,7 @@ from http import HTTPStatus
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
+from premarket import service_env
 from premarket.protocol import PriceForecast
 from premarket.retry import retry
 from serving.dialects import ServiceError, busy
@@ -35,12 +35,12 @@ SENTIMENT_MAX_BODY = 2 * 1024 * 1024
 """Bytes: 256 texts of 5000 characters are 1.3 MB of plain JSON."""
 
 
-TORCH_THREADS_ENV = "PREMARKET_TORCH_THREADS"
-CAPACITY_ENV = "PREMARKET_QUEUE_CAPACITY"
+TORCH_THREADS_ENV = service_env.name("TORCH_THREADS")
+CAPACITY_ENV = service_env.name("QUEUE_CAPACITY")
 
 
 def limit_torch_threads() -> int:
-    """Set torch's CPU thread pool from ``PREMARKET_TORCH_THREADS`` (default 1); return it.
+    """Set torch's CPU thread pool from ``PREMARKET_SERVICE_TORCH_THREADS`` (default 1); return it.
 
     The three services share a few cores: with torch's default of one thread per core, every
     forward pass fights the other processes, and a measured TFT forecast took 30-60 ms instead
@@ -49,7 +49,7 @@ def limit_torch_threads() -> int:
     """
     import torch
 
-    raw = os.environ.get(TORCH_THREADS_ENV, "1")
+    raw = service_env.read("TORCH_THREADS", "1")
     if not raw.isdigit() or int(raw) < 1:
         raise ValueError(f"{TORCH_THREADS_ENV}={raw!r}: must be a positive integer")
     torch.set_num_threads(int(raw))
@@ -57,10 +57,11 @@ def limit_torch_threads() -> int:
 
 
 def model_dir(name: str) -> tuple[str, Path]:
-    """The store tag and directory of model ``name``: ``PREMARKET_<NAME>_TAG`` or its latest."""
+    """The store tag and directory of model ``name``: ``PREMARKET_SERVICE_<NAME>_TAG`` or its
+    latest."""
     from models.store import path_of
 
-    tag = os.environ.get(f"PREMARKET_{name.upper()}_TAG") or name
+    tag = service_env.read(f"{name.upper()}_TAG") or name
     path = path_of(tag)
     return f"{name}:{path.name}", path
 
@@ -161,8 +162,8 @@ class Admission:
 
 
 def capacity_from_env(default: int) -> int:
-    """``PREMARKET_QUEUE_CAPACITY`` (a positive integer) or ``default``."""
-    raw = os.environ.get(CAPACITY_ENV, str(default))
+    """``PREMARKET_SERVICE_QUEUE_CAPACITY`` (a positive integer) or ``default``."""
+    raw = service_env.read("QUEUE_CAPACITY", str(default))
     if not raw.isdigit() or int(raw) < 1:
         raise ValueError(f"{CAPACITY_ENV}={raw!r}: must be a positive integer")
     return int(raw)

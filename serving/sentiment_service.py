@@ -14,13 +14,13 @@ counted in texts, with room kept for small requests so that big bodies cannot st
 
 from __future__ import annotations
 
-import os
 from typing import Annotated
 
 import bentoml
 from bentoml.exceptions import ServiceUnavailable
 from pydantic import Field, StringConstraints
 
+from premarket import service_env
 from premarket.protocol import MAX_TEXT_CHARS, MAX_TEXTS, SentimentScores
 from serving import guard
 from serving.describe import sentiment_description
@@ -65,7 +65,7 @@ class SentimentService:
     def _load(self):
         from models.sentiment.default import load_default
 
-        tag = os.environ.get("PREMARKET_SENTIMENT_TAG") or "sentiment"
+        tag = service_env.read("SENTIMENT_TAG") or "sentiment"
         limit_torch_threads()
         model = load_default(tag=tag)
         self.tag = "lexicon" if model.source == "lexicon" else model_dir("sentiment")[0]

@@ -47,7 +47,7 @@ def _tiny_sentiment() -> str:
     from models.sentiment.train import TrainConfig, train
 
     # int8_tolerance=1: the build always keeps int8, so the services serve it as production does
-    # on a CPU (PREMARKET_SENTIMENT_INT8=auto), whatever 32 tweets teach the tiny model.
+    # on a CPU (PREMARKET_SERVICE_SENTIMENT_INT8=auto), whatever 32 tweets teach the tiny model.
     config = TrainConfig(
         train_limit=32, valid_limit=16, epochs=1.0, threads=1, progress=False, int8_tolerance=1.0,
         mlm_steps=0,

@@ -100,7 +100,9 @@ def test_cost_is_in_results_and_the_cli_caption_and_old_documents_still_load(ran
     assert set(document["cost"]["services"]) == {"tft", "sentiment"}
     console = Console(width=200, record=True)
     console.print(render(result))
-    assert f"${result.cost.per_prediction_usd:.6f} per prediction" in console.export_text()
+    text = console.export_text()
+    assert f"${result.cost.per_prediction_usd:.6f} per prediction marginal" in text
+    assert f"amortised ${result.cost.amortised_per_prediction_usd:.4f}" in text
     del document["cost"]
     old = RunResult.model_validate(document)
     assert old.cost is None and "cost" not in old.to_document()
@@ -116,3 +118,38 @@ def test_the_sentiment_services_own_timing_is_charged_when_it_reports_one(ran):
     assert run_cost(result, settings).services["sentiment"].compute_s == pytest.approx(
         latency_s, abs=1e-4
     )
+
+
+def test_the_hosts_day_is_shared_by_the_days_predictions(ran):
+    """A $0.10/h host up all day is $2.40 whatever a run uses of it: the amortised figure shares
+    it among the day's predictions (6 slots by default), and only hosted calls escape it."""
+    settings, result = ran
+    cost = result.cost
+    assert cost.host_day_usd == pytest.approx(2.40) and cost.runs_per_day == 6
+    assert cost.amortised_per_prediction_usd == pytest.approx(2.40 / (len(SYMBOLS) * 6))
+    assert cost.amortised_per_prediction_usd > 100 * cost.per_prediction_usd
+    morning = settings.model_copy(deep=True)
+    morning.cost.service_hours_per_day, morning.cost.runs_per_day = 1.0, 2
+    assert run_cost(result, morning).amortised_per_prediction_usd == pytest.approx(
+        0.10 / (len(SYMBOLS) * 2)
+    )
+    hosted = settings.model_copy(deep=True)
+    for name in ("tft", "nhits", "sentiment"):
+        getattr(hosted, name).dialect = "modelscope"
+    hosted.cost.call_usd = {"tft": 0.002, "nhits": 0.001, "sentiment": 0.003}
+    everything_hosted = run_cost(result, hosted)
+    assert everything_hosted.host_day_usd == 0.0
+    assert everything_hosted.amortised_per_prediction_usd == pytest.approx(
+        everything_hosted.total_usd / len(SYMBOLS)
+    )
+
+
+def test_a_hosted_target_without_a_price_is_refused_at_load(tmp_path, monkeypatch):
+    from premarket.settings import SettingsError, load_settings
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PREMARKET_TFT__DIALECT", "modelscope")
+    with pytest.raises(SettingsError, match=r"cost\.call_usd\.tft: required when tft\.dialect"):
+        load_settings()
+    monkeypatch.setenv("PREMARKET_COST__CALL_USD", '{"tft": 0.002}')
+    assert load_settings().cost.call_usd == {"tft": 0.002}

@@ -104,7 +104,7 @@ def test_the_page_shows_each_analysed_symbol_and_every_section(filled):
     assert html.count('class="run-row"') == len(MORNINGS)
     assert 'data-chart="rolling"' in html and 'data-chart="reliability"' in html
     assert 'data-chart="equity"' in html
-    assert "per prediction" in html and "goal: under $0.15" in html
+    assert "per prediction (marginal)" in html and "against the goal of under $0.15" in html
     assert "https://" not in html.split("<footer>")[0]  # nothing loaded from elsewhere
 
 

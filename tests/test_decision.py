@@ -24,11 +24,24 @@ from orchestrator.signals.calibrated import BUNDLED_MODEL, action_of, calibrated
 from orchestrator.signals.combine import combine
 from premarket import target
 from premarket.data import PRICES_CSV
-from premarket.decision import DecisionModel, fit_logistic, fit_model, sigmoid
+from premarket.decision import DecisionModel, Inputs, fit_logistic, fit_model, sigmoid
 from premarket.protocol import ForecastResult, PriceForecast
 from premarket.settings import SignalSettings
 
-HAND = DecisionModel(version="hand", intercept=0.1, coefficients=[0.5, 0.8], mean_abs_move=0.01)
+FITTED_ON = Inputs(
+    price_tier="tft",
+    sentiment_model="sentiment-recipe:hand",
+    news_window="previous_session",
+    news_text="title",
+)
+HAND = DecisionModel(
+    version="hand",
+    intercept=0.1,
+    coefficients=[0.5, 0.8],
+    mean_abs_move=0.01,
+    inputs=FITTED_ON,
+    fit={"up_rate": 0.514},
+)
 
 
 def forecast(predicted: float, p10: float = 97.0, p90: float = 103.0) -> ForecastResult:
@@ -46,11 +59,14 @@ def forecast(predicted: float, p10: float = 97.0, p90: float = 103.0) -> Forecas
     )
 
 
-def news(score: float, articles: int) -> SentimentAnalysis:
+def news(score: float, articles: int, **inputs) -> SentimentAnalysis:
+    """A news component read as the hand model's fit was (``inputs`` change that)."""
     return SentimentAnalysis(
         sentiment="NEUTRAL", signal=score, confidence=0.5, recommendation="HOLD",
         source="model" if articles else "no_news", article_count=articles, articles=[],
-    )  # fmt: skip
+        model="sentiment-recipe:hand" if articles else None, news_window="previous_session",
+        news_text="title",
+    ).model_copy(update=inputs)  # fmt: skip
 
 
 @pytest.fixture
@@ -66,7 +82,7 @@ def test_probability_is_the_fitted_models_math(hand_settings, predicted, score, 
     edge = math.log(predicted / 100.0) / math.log(103.0 / 97.0)
     news_x = score * min(articles, 3) / 3
     expected = 1.0 / (1.0 + math.exp(-(0.1 + 0.5 * edge + 0.8 * news_x)))
-    decision = calibrated(forecast(predicted), news(score, articles), hand_settings)
+    decision = calibrated(forecast(predicted), news(score, articles), hand_settings, "tft")
     assert decision.probability_up == pytest.approx(expected, abs=1e-4)
     assert decision.confidence == pytest.approx(max(expected, 1 - expected), abs=1e-4)
     assert decision.calibrated
@@ -75,7 +91,10 @@ def test_probability_is_the_fitted_models_math(hand_settings, predicted, score, 
 
 def test_original_mode_is_still_selectable(hand_settings) -> None:
     original = combine(
-        forecast(101.0), news(0.5, 1), hand_settings.model_copy(update={"mode": "original"})
+        forecast(101.0),
+        news(0.5, 1),
+        hand_settings.model_copy(update={"mode": "original"}),
+        "tft",
     )
     assert not original.calibrated and original.probability_up is None
     assert original.confidence == pytest.approx(0.6 * 0.55 + 0.4 * 0.5)
@@ -164,6 +183,51 @@ def test_bundled_model_is_a_valid_non_negative_fit() -> None:
     assert model.fit["rows"] > 10_000 and "held_out" in model.fit
 
 
+def test_bundled_model_was_fitted_on_what_a_default_run_feeds_it() -> None:
+    """The sentiment build ``make demo`` makes, the window and the text form a default live run
+    reads: a change to the sentiment recipe without a refit of the decision model fails here."""
+    from models.sentiment.train import default_recipe
+    from orchestrator.backtest.news_signal import NEWS_TEXT, NEWS_WINDOW
+
+    fitted = DecisionModel.load(BUNDLED_MODEL).inputs
+    defaults = SignalSettings()
+    assert fitted.sentiment_model == default_recipe()
+    assert (fitted.news_window, fitted.news_text) == (defaults.news_window, defaults.news_text)
+    assert (fitted.news_window, fitted.news_text) == (NEWS_WINDOW, NEWS_TEXT)
+
+
+@pytest.mark.parametrize(
+    ("tier", "inputs", "why"),
+    [
+        ("tft", {"source": "lexicon", "model": None}, "lexicon fallback"),
+        ("tft", {"model": "sentiment-recipe:other"}, "sentiment-recipe:other"),
+        ("tft", {"model": None}, "does not name its build"),
+        ("tft", {"news_window": "overnight"}, "overnight window"),
+        ("tft", {"news_text": "title_summary"}, "title_summary"),
+        ("nhits", {}, "nhits tier"),
+    ],
+)
+def test_inputs_unlike_the_fits_give_the_base_rate(hand_settings, tier, inputs, why) -> None:
+    decision = calibrated(forecast(103.0), news(0.9, 3, **inputs), hand_settings, tier)
+    assert not decision.calibrated and why in decision.uncalibrated_reason
+    assert decision.probability_up == pytest.approx(0.514) and decision.action == "HOLD NEUTRAL"
+    assert "base rate 51.4%" in decision.reasoning
+    same = calibrated(forecast(103.0), news(0.9, 3), hand_settings, "tft")
+    assert same.calibrated and same.uncalibrated_reason is None and same.probability_up > 0.6
+
+
+def test_an_input_without_weight_may_differ(tmp_path: Path) -> None:
+    """News-only models ignore the tier; price-only ones ignore how news was read."""
+    news_only = HAND.model_copy(update={"coefficients": [0.0, 0.8]})
+    price_only = HAND.model_copy(update={"coefficients": [0.5, 0.0]})
+    for name, model, tier, inputs in (
+        ("news", news_only, "statistical", {}),
+        ("price", price_only, "tft", {"source": "lexicon", "news_window": "overnight"}),
+    ):
+        settings = SignalSettings(decision_model=model.save(tmp_path / f"{name}.json"))
+        assert calibrated(forecast(103.0), news(0.9, 3, **inputs), settings, tier).calibrated
+
+
 def _corrupted(history: History, cut: int, rng) -> History:
     rows = history.rows.copy()
     rows[cut + 1 :, :4] *= rng.uniform(0.5, 2.0, (len(rows) - cut - 1, 1))
@@ -217,15 +281,15 @@ def test_no_look_ahead_in_the_walk_forward_signal() -> None:
 
 def test_fit_model_records_what_it_was_fitted_on() -> None:
     x, y = synthetic(1000, 1.0, 1.0)
-    model = fit_model(x, y, np.full(1000, 0.01), version="v", price_tier="statistical")
-    assert model.fit["rows"] == 1000 and model.fit["price_tier"] == "statistical"
+    model = fit_model(x, y, np.full(1000, 0.01), version="v", inputs=FITTED_ON)
+    assert model.fit["rows"] == 1000 and model.inputs == FITTED_ON
     assert model.mean_abs_move == pytest.approx(0.01)
     assert model.fit["min_rows"] == 500 and model.fit["zeroed"] == []
 
 
 def test_fit_model_keeps_features_with_too_few_rows_at_zero() -> None:
     x, y = synthetic(1000, 1.0, 1.0)
-    model = fit_model(x, y, np.full(1000, 0.01), version="v", min_rows=2000)
+    model = fit_model(x, y, np.full(1000, 0.01), version="v", inputs=FITTED_ON, min_rows=2000)
     assert model.coefficients == [0.0, 0.0] and model.fit["min_rows"] == 2000
     assert model.fit["zeroed"] == ["price_edge", "news"]
 

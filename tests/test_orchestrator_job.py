@@ -20,6 +20,7 @@ from orchestrator_stubs import (
 )
 from pydantic import SecretStr
 
+from orchestrator.common.clock import close_of
 from orchestrator.jobs.analysis import run_analysis
 from orchestrator.storage.store import Store
 from premarket.data import DEMO_AS_OF
@@ -167,7 +168,11 @@ def test_too_little_history_is_an_error_and_the_failed_run_alerts(
     assert "RUN_FAILED" in channels["mailbox"].messages[0]
 
 
-def test_live_run_reads_yahoo_chart_and_rss(tmp_path: Path, services) -> None:
+@pytest.mark.parametrize("window", ["previous_session", "overnight"])
+def test_live_run_reads_yahoo_chart_and_rss(tmp_path: Path, services, window) -> None:
+    """The chart and the feed, each headline read in the configured window: by default the
+    session before the business date (what the decision model was fitted on), else overnight
+    (then the probability is the base rate and says why)."""
     now = datetime.now(UTC)
     day = now.date() - timedelta(days=1)
     bars = []
@@ -177,14 +182,19 @@ def test_live_run_reads_yahoo_chart_and_rss(tmp_path: Path, services) -> None:
         price = 100.0 + k * 0.1
         bars.append((stamp, price, price + 1, price - 1, price + 0.2, 1_000_000))
     bars.append((bars[-1][0] + 86400, None, None, None, None, None))  # a missing row: dropped
-    pub = (now - timedelta(hours=1)).strftime("%a, %d %b %Y %H:%M:%S +0000")
-    old = (now - timedelta(days=30)).strftime("%a, %d %b %Y %H:%M:%S +0000")
+    rfc = "%a, %d %b %Y %H:%M:%S +0000"
+    pub = (now - timedelta(hours=1)).strftime(rfc)
+    old = (now - timedelta(days=30)).strftime(rfc)
+    last_bar = day - timedelta(days=1)
+    in_session = (close_of(last_bar) - timedelta(hours=3)).astimezone(UTC).strftime(rfc)
     rss = f"""<?xml version="1.0" encoding="UTF-8"?>
 <rss version="2.0"><channel><title>Yahoo! Finance: ACME News</title>
 <item><title>ACME beats estimates, shares surge</title><link>https://x/1</link>
 <description>Record quarter.</description><pubDate>{pub}</pubDate><guid>1</guid></item>
 <item><title>ACME beats estimates, shares surge</title><link>https://x/2</link>
 <pubDate>{pub}</pubDate><guid>2</guid></item>
+<item><title>ACME wins a record contract, stock jumps</title><link>https://x/4</link>
+<description>A big order.</description><pubDate>{in_session}</pubDate><guid>4</guid></item>
 <item><title>ACME plunge last month</title><pubDate>{old}</pubDate><guid>3</guid></item>
 </channel></rss>"""
     yahoo = YahooStub({"ACME": bars}, {"ACME": rss})
@@ -192,14 +202,21 @@ def test_live_run_reads_yahoo_chart_and_rss(tmp_path: Path, services) -> None:
         settings = settings_for(tmp_path, services)
         settings.yahoo_chart_url = yahoo.url + "/v8/finance/chart/{symbol}"
         settings.yahoo_rss_url = yahoo.url + "/rss/2.0/headline"
+        settings.signal.news_window, settings.signal.mode = window, "calibrated"
         doc = analyze(settings, symbols=["ACME", "GONE"])
     finally:
         yahoo.stop()
     acme = doc["trading_signals"]["ACME"]
-    assert acme["success"] and acme["data_as_of"] == (day - timedelta(days=1)).isoformat()
+    assert acme["success"] and acme["data_as_of"] == last_bar.isoformat()
     assert acme["current_price"] == pytest.approx(100.3)
     news = acme["components"]["sentiment_analysis"]
     assert news["article_count"] == 1 and news["sentiment"] == "BULLISH"  # deduped, windowed
+    (article,) = news["articles"]
+    read = {"previous_session": "record contract", "overnight": "beats estimates"}[window]
+    assert read in article["title"] and news["news_window"] == window
+    assert news["news_text"] == "title"
+    if window == "overnight":  # not what the bundled decision model was fitted on
+        assert not acme["calibrated"] and "overnight window" in acme["uncalibrated_reason"]
     assert "delisted" in doc["trading_signals"]["GONE"]["error"]
     assert doc["status"] == "partial"
 

@@ -103,13 +103,13 @@ def test_combination_weights_and_reasoning() -> None:
         ],
         SETTINGS,
     )
-    signal = combine(forecast(2.0, 0.9), sentiment, SETTINGS)
+    signal = combine(forecast(2.0, 0.9), sentiment, SETTINGS, "tft")
     # price score 2 * 0.9 - 1 = 0.8; 0.6 * 0.8 + 0.4 * 1.0 = 0.88
     assert signal.signal_score == pytest.approx(0.88)
     assert signal.confidence == pytest.approx(0.6 * 0.9 + 0.4 * 0.9)
     assert signal.action == "BUY STRONG"
     assert signal.reasoning == "UP price prediction (TFT (Primary)) + BULLISH sentiment"
-    quiet = combine(forecast(-1.0, 0.7, "N-HITS (Backup)"), no_news(), SETTINGS)
+    quiet = combine(forecast(-1.0, 0.7, "N-HITS (Backup)"), no_news(), SETTINGS, "nhits")
     assert (
         quiet.reasoning == "DOWN price prediction (N-HITS (Backup)) + NEUTRAL sentiment (no news)"
     )
@@ -130,7 +130,7 @@ def test_confidence_is_always_a_fraction(change, confidence, sentiment, weight) 
             "source": "model",
         }
     )
-    signal = combine(forecast(change, confidence), component, settings)
+    signal = combine(forecast(change, confidence), component, settings, "tft")
     assert 0.0 <= signal.confidence <= 1.0
     assert -1.0 <= signal.signal_score <= 1.0
     assert signal.action == action_of(signal.signal_score, settings)

@@ -51,6 +51,6 @@ def test_default_falls_back_to_the_lexicon_when_the_stored_model_is_broken(tmp_p
 
 
 def test_int8_setting_is_checked(monkeypatch):
-    monkeypatch.setenv("PREMARKET_SENTIMENT_INT8", "maybe")
-    with pytest.raises(ValueError, match="PREMARKET_SENTIMENT_INT8='maybe'"):
+    monkeypatch.setenv("PREMARKET_SERVICE_SENTIMENT_INT8", "maybe")
+    with pytest.raises(ValueError, match="PREMARKET_SERVICE_SENTIMENT_INT8='maybe'"):
         load_default(tag="sentiment-never-stored")

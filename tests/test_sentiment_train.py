@@ -44,7 +44,7 @@ def test_tiny_fine_tuning_run_is_stored_with_metrics_and_serves(monkeypatch):
     drop = meta["valid"]["float"]["accuracy"] - meta["valid"]["int8"]["accuracy"]
     assert meta["int8_kept"] is (drop <= 0.01 + 1e-9)
 
-    monkeypatch.setenv("PREMARKET_SENTIMENT_INT8", "false")
+    monkeypatch.setenv("PREMARKET_SERVICE_SENTIMENT_INT8", "false")
     clf = load_default()
     assert isinstance(clf, SentimentClassifier)
     assert clf.version == path.name and clf.max_length == 128

@@ -394,7 +394,7 @@ def test_the_backup_keeps_answering_while_the_primary_is_down(services):
 def test_a_model_that_cannot_load_is_never_ready(tmp_path):
     from serving.launch import ServiceFailed, ServiceProcess, free_port
 
-    env = {**os.environ, "PREMARKET_NHITS_TAG": "nhits:doesnotexist"}
+    env = {**os.environ, "PREMARKET_SERVICE_NHITS_TAG": "nhits:doesnotexist"}
     proc = ServiceProcess("nhits", free_port(), env=env, log_dir=tmp_path)
     proc.start()
     try:

@@ -62,7 +62,7 @@ def corrupt_nhits(tiny_models, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("corrupt")
     tag = _copy(tiny_models["nhits"], "nhits-corrupt", tmp, _nan_in_first_weight)
     proc = ServiceProcess(
-        "nhits", free_port(), env={**os.environ, "PREMARKET_NHITS_TAG": tag}, log_dir=tmp
+        "nhits", free_port(), env={**os.environ, "PREMARKET_SERVICE_NHITS_TAG": tag}, log_dir=tmp
     )
     proc.start()
     try:
@@ -79,9 +79,9 @@ def guarded_sentiment(tiny_models, tmp_path_factory):
     tag = _copy(tiny_models["sentiment"], "sentiment-truncated", tmp, _truncate_weights)
     env = {
         **os.environ,
-        "PREMARKET_SENTIMENT_TAG": tag,
+        "PREMARKET_SERVICE_SENTIMENT_TAG": tag,
         "PREMARKET_SERVICE_TOKEN": TOKEN,
-        "PREMARKET_READ_TIMEOUT_S": "2",
+        "PREMARKET_SERVICE_READ_TIMEOUT_S": "2",
     }
     proc = ServiceProcess("sentiment", free_port(), env=env, log_dir=tmp)
     proc.start()
@@ -188,7 +188,7 @@ def test_headers_that_trickle_in_are_cut_off_with_408(guarded_sentiment):
     assert json.loads(body)["field"] == "headers"
 
 
-# -- the orchestrator against it: token sent, lexicon named, one alert ------------------------
+# -- the orchestrator against it: token sent, lexicon named, base rate, one alert ---------
 
 
 def test_a_run_names_the_lexicon_and_alerts_once(guarded_sentiment, services, tmp_path):
@@ -206,8 +206,14 @@ def test_a_run_names_the_lexicon_and_alerts_once(guarded_sentiment, services, tm
     )
     doc = run.to_document()
     for symbol in ("MSFT", "TSLA"):
-        news = doc["trading_signals"][symbol]["components"]["sentiment_analysis"]
+        signal = doc["trading_signals"][symbol]
+        news = signal["components"]["sentiment_analysis"]
         assert news["source"] == "lexicon" and news["article_count"] > 0
-    degraded = [a for a in doc["alerts"] if a["level"] == "SENTIMENT_DEGRADED"]
-    assert len(degraded) == 1 and "MSFT, TSLA" in degraded[0]["message"]
+        # the decision model was fitted on the model's scores, not the word list's
+        assert not signal["calibrated"] and signal["action"] == "HOLD NEUTRAL"
+        assert "lexicon fallback" in signal["uncalibrated_reason"]
+    levels = [a["level"] for a in doc["alerts"]]
+    assert levels.count("UNCALIBRATED") == 1 and "SENTIMENT_DEGRADED" not in levels
+    (alert,) = [a for a in doc["alerts"] if a["level"] == "UNCALIBRATED"]
+    assert "MSFT, TSLA: news scored by the lexicon fallback" in alert["message"]
     assert TOKEN not in json.dumps(doc)

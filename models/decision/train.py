@@ -26,10 +26,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from premarket.decision import FEATURES, L2, DecisionModel, fit_model
+from premarket.decision import FEATURES, L2, DecisionModel, Inputs, fit_model
 
 NAME = "decision"
 REQUIRED = ("tier", "target", "up", "move", "articles", *FEATURES)
+INPUTS = ("sentiment_model", "news_window", "news_text")
+"""Columns that say what the features were computed from: one value each in a fit."""
 
 
 def load_rows(path: Path) -> pd.DataFrame:
@@ -38,12 +40,26 @@ def load_rows(path: Path) -> pd.DataFrame:
         rows = pd.read_csv(path, parse_dates=["target"])
     except (OSError, ValueError) as exc:
         raise SystemExit(f"error: --data: cannot read {path} ({exc})") from None
-    missing = [c for c in REQUIRED if c not in rows]
+    missing = [c for c in (*REQUIRED, *INPUTS) if c not in rows]
     if missing:
         raise SystemExit(f"error: --data: {path} lacks column(s) {', '.join(missing)}")
     if rows.empty:
         raise SystemExit(f"error: --data: {path} has no rows")
+    mixed = [c for c in ("tier", *INPUTS) if rows[c].nunique(dropna=False) != 1]
+    if mixed:
+        raise SystemExit(f"error: --data: {path} mixes values of {', '.join(mixed)}")
     return rows
+
+
+def inputs_of(rows: pd.DataFrame) -> Inputs:
+    """What the rows' features were computed from (the fitted model records it)."""
+    first = rows.iloc[0]
+    return Inputs(
+        price_tier=str(first["tier"]),
+        sentiment_model=str(first["sentiment_model"]),
+        news_window=first["news_window"],
+        news_text=first["news_text"],
+    )
 
 
 def held_out_scores(path: Path | None) -> dict:
@@ -67,14 +83,13 @@ def fit(rows: pd.DataFrame, *, scores: dict, version: str, l2: float = L2) -> De
         rows["up"].to_numpy(float),
         rows["move"].to_numpy(float),
         version=version,
+        inputs=inputs_of(rows),
         l2=l2,
-        price_tier=str(rows["tier"].iloc[0]),
         fit_range=[
             rows["target"].min().date().isoformat(),
             rows["target"].max().date().isoformat(),
         ],
         rows_with_news=int((rows["articles"] > 0).sum()),
-        sentiment_model=str(rows["sentiment_model"].iloc[0]) if "sentiment_model" in rows else None,
         held_out=scores,
     )
 
@@ -96,6 +111,7 @@ def main(argv: list[str] | None = None) -> int:
         with tempfile.TemporaryDirectory() as tmp:
             model.save(Path(tmp) / "decision_model.json")
             metadata = {k: v for k, v in model.fit.items() if v is not None}
+            metadata["inputs"] = model.inputs.model_dump()
             tag = store.save(NAME, Path(tmp), metadata=metadata)
         model = model.model_copy(update={"version": tag})
         print(f"saved {tag}", file=sys.stderr)

@@ -1,7 +1,7 @@
 """``python -m models.nhits.train``: train the N-HITS backup on the bundled prices or on your
 own universe (``--prices CSV --symbols ...``), report validation and held-out test metrics next
 to the naive last close, and store a new ``nhits:<version>``. The services serve it when
-``PREMARKET_NHITS_TAG`` names that tag (or, left unset, as the latest ``nhits``). The symbols
+``PREMARKET_SERVICE_NHITS_TAG`` names that tag (or, left unset, as the latest ``nhits``). The symbols
 must share one trading calendar (the split is by session index).
 """
 

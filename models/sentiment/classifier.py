@@ -21,6 +21,7 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer, PreT
 
 from models.sentiment.labels import normalise
 from models.sentiment.quantize import quantize_int8
+from models.sentiment.recipe import recipe_in
 from models.sentiment.text import check_texts, clean
 from premarket.protocol import SentimentScores
 
@@ -50,6 +51,7 @@ class SentimentClassifier:
         max_length: int,
         device: str = "cpu",
         batch_size: int = BATCH_SIZE,
+        recipe: str | None = None,
     ) -> None:
         self.model = model.eval()
         self.tokenizer = tokenizer
@@ -58,6 +60,8 @@ class SentimentClassifier:
         self.max_length = max_length
         self.device = device
         self.batch_size = batch_size
+        self.recipe = recipe
+        """The build's identity (``models.sentiment.recipe``); None for a foreign checkpoint."""
 
     @classmethod
     def load(
@@ -96,6 +100,7 @@ class SentimentClassifier:
             version=f"{name}-int8" if quantized and not name.endswith("-int8") else name,
             max_length=max_length,
             device=device,
+            recipe=recipe_in(Path(source)) if Path(str(source)).is_dir() else None,
         )
 
     def predict(self, texts: list[str]) -> list[SentimentScores]:
@@ -113,6 +118,7 @@ class SentimentClassifier:
                     labels=[label for label, _ in ranked],
                     scores=[round(p, 6) for _, p in ranked],
                     source=self.source,
+                    model=self.recipe,
                 )
             )
         return out

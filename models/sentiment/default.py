@@ -1,6 +1,6 @@
 """Pick the classifier a service should use: the stored model, else the lexicon.
 
-Which variant of the stored model is served is a setting, ``PREMARKET_SENTIMENT_INT8``:
+Which variant of the stored model is served is a setting, ``PREMARKET_SERVICE_SENTIMENT_INT8``:
 
 - ``auto`` (default): the int8 CPU variant when the build kept it (its valid accuracy was within
   1 point of the float model's, recorded as ``int8_kept`` in the model's metadata) and no GPU is
@@ -14,19 +14,19 @@ When no model is stored or it cannot be loaded, the lexicon answers, and says so
 from __future__ import annotations
 
 import logging
-import os
 
 from models.sentiment.lexicon import LexiconClassifier
+from premarket import service_env
 
-INT8_ENV = "PREMARKET_SENTIMENT_INT8"
+INT8_ENV = service_env.name("SENTIMENT_INT8")
 TAG = "sentiment"
 
 log = logging.getLogger(__name__)
 
 
 def int8_setting() -> bool | None:
-    """The ``PREMARKET_SENTIMENT_INT8`` setting: True, False or None for ``auto``."""
-    raw = os.environ.get(INT8_ENV, "auto").strip().lower()
+    """The ``PREMARKET_SERVICE_SENTIMENT_INT8`` setting: True, False or None for ``auto``."""
+    raw = service_env.read("SENTIMENT_INT8", "auto").strip().lower()
     choices = {"auto": None, "true": True, "1": True, "yes": True}
     choices |= {"false": False, "0": False, "no": False}
     if raw not in choices:
@@ -37,7 +37,7 @@ def int8_setting() -> bool | None:
 def load_default(quantized: bool | None = None, *, tag: str = TAG, device: str | None = None):
     """The stored sentiment model (``SentimentClassifier``) or, failing that, the lexicon.
 
-    ``quantized=None`` follows the ``PREMARKET_SENTIMENT_INT8`` setting (see the module doc).
+    ``quantized=None`` follows the ``PREMARKET_SERVICE_SENTIMENT_INT8`` setting (see the module doc).
     """
     if quantized is None:
         quantized = int8_setting()

@@ -40,6 +40,7 @@ import torch
 from models import store
 from models.sentiment.evaluate import evaluate, in_memory
 from models.sentiment.labels import LABELS
+from models.sentiment.recipe import recipe_of
 from premarket.data import SENTIMENT_TRAIN_CSV, SENTIMENT_VALID_CSV
 
 NAME = "sentiment"
@@ -116,12 +117,38 @@ def read_split(path: Path, limit: int | None, seed: int) -> tuple[list[str], lis
     return frame["text"].astype(str).tolist(), [DATASET_LABELS[int(x)] for x in frame["label"]]
 
 
+def recipe_fields(config: TrainConfig) -> dict:
+    """What makes the weights (``models.sentiment.recipe``): recorded with every build."""
+    from importlib.metadata import version
+
+    from models.sentiment.convert import PACKAGE
+
+    return {
+        "architecture": "DistilBertForSequenceClassification",
+        "base": f"sentence-transformers/all-MiniLM-L6-v2 ({PACKAGE} {version(PACKAGE)}), "
+        "converted to DistilBERT",
+        "data": "twitter-financial-news-sentiment (bundled train/valid splits)",
+        "labels": list(LABELS),
+        # BentoML metadata takes basic types only: unset options (None) are left out.
+        "config": {
+            k: v
+            for k, v in asdict(config).items()
+            if v is not None
+            and k not in {"out", "progress", "save_to_store", "train_csv", "valid_csv"}
+        },
+    }
+
+
+def default_recipe() -> str:
+    """The identity of the build ``python -m models.sentiment.train`` makes by default."""
+    return recipe_of(recipe_fields(TrainConfig()))
+
+
 def train(config: TrainConfig) -> Path:
     """Build one model; returns its folder (in the store when ``save_to_store``)."""
     from models.sentiment import news_check
     from models.sentiment.adapt import adapted_encoder, self_train
     from models.sentiment.classifier import SentimentClassifier
-    from models.sentiment.convert import PACKAGE
     from models.sentiment.finetune import fine_tune
 
     started = time.perf_counter()
@@ -154,30 +181,18 @@ def train(config: TrainConfig) -> Path:
     }
     as_float, as_int8 = evaluated["valid"]["float"], evaluated["valid"]["int8"]
     as_int8["kept"] = as_float["accuracy"] - as_int8["accuracy"] <= config.int8_tolerance + 1e-9
-    from importlib.metadata import version
-
     metadata = {
-        "architecture": "DistilBertForSequenceClassification",
-        "base": f"sentence-transformers/all-MiniLM-L6-v2 ({PACKAGE} {version(PACKAGE)}), "
-        "converted to DistilBERT",
-        "data": "twitter-financial-news-sentiment (bundled train/valid splits)",
-        "labels": list(LABELS),
+        **recipe_fields(config),
         "train_examples": len(train_texts),
         "train_loss_by_epoch": epoch_losses,
         **evaluated,
         "adaptation": steps,
         "int8_kept": bool(as_int8["kept"]),
-        # BentoML metadata takes basic types only: unset options (None) are left out.
-        "config": {
-            k: v
-            for k, v in asdict(config).items()
-            if v is not None
-            and k not in {"out", "progress", "save_to_store", "train_csv", "valid_csv"}
-        },
         "train_seconds": round(trained - started, 1),
         "build_seconds": round(time.perf_counter() - started, 1),
         "torch_threads": torch.get_num_threads(),
     }
+    metadata["recipe"] = recipe_of(metadata)
     (out / "metrics.json").write_text(json.dumps(metadata, indent=1))
     if not config.save_to_store:
         return out

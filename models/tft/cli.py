@@ -5,7 +5,7 @@
 
 fits on sessions up to ``--train-end``, early-stops on the sessions up to ``--valid-end``,
 reports next-close metrics on both periods and on the held-out sessions after it, and stores a
-new ``tft:<version>``. The services serve it when ``PREMARKET_TFT_TAG`` names that tag (or, left
+new ``tft:<version>``. The services serve it when ``PREMARKET_SERVICE_TFT_TAG`` names that tag (or, left
 unset, as the latest ``tft``). A GPU is used when torch sees one (Lightning's
 ``accelerator="auto"``); ``--devices 4 --strategy ddp`` trains on four GPUs data-parallel.
 """

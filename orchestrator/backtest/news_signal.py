@@ -26,12 +26,18 @@ from orchestrator.backtest.data import BacktestError, History
 from orchestrator.common.clock import close_of
 from orchestrator.data.news import OfflineNews
 from premarket.data import HEADLINES_CSV, TICKER_HEADLINES_CSV
+from premarket.decision import NewsText, NewsWindow
 
 COVERAGE = (
     (date(2017, 12, 18), date(2020, 7, 17)),
     (date(2021, 1, 4), date(2022, 9, 20)),
 )
 """Origins (forecast days) whose news window the bundled headline sets cover."""
+
+NEWS_WINDOW: NewsWindow = "previous_session"
+"""The window the walk forward reads (dated headlines place no other), recorded in the fit."""
+NEWS_TEXT: NewsText = "title"
+"""The bundled headline sets have titles only."""
 
 Scorer = Callable[[list[str]], list[float]]
 """Texts -> ``P(positive) - P(negative)`` per text."""
@@ -59,7 +65,7 @@ def headline_texts(
                 since, until = close_of(history.dates[i - 1].item()), close_of(origin)
                 articles = await news.headlines(history.symbol, since, until)
                 if articles:
-                    texts = [a.text(article_chars) for a in articles[:max_articles]]
+                    texts = [a.text(article_chars, NEWS_TEXT) for a in articles[:max_articles]]
                     found[(history.symbol, pd.Timestamp(origin))] = texts
         return found
 
@@ -67,8 +73,9 @@ def headline_texts(
 
 
 def model_scorer() -> tuple[Scorer, str]:
-    """The stored sentiment model, in-process; refuses the lexicon fallback (its scores are not
-    the model's, and a fit on them would be mislabelled)."""
+    """The stored sentiment model, in-process, and its recipe (``models.sentiment.recipe``);
+    refuses the lexicon fallback and a build that does not record its recipe (a fit on their
+    scores could not say what it was fitted on)."""
     try:
         from models.sentiment.default import load_default
     except ImportError as exc:
@@ -80,10 +87,16 @@ def model_scorer() -> tuple[Scorer, str]:
             "`python -m models.sentiment.train`"
         )
 
+    if classifier.recipe is None:
+        raise BacktestError(
+            "--news: the stored sentiment model does not record its recipe; rebuild it with "
+            "`python -m models.sentiment.train`"
+        )
+
     def score(texts: list[str]) -> list[float]:
         return [s.score_of("positive") - s.score_of("negative") for s in classifier.predict(texts)]
 
-    return score, f"sentiment:{classifier.version}"
+    return score, classifier.recipe
 
 
 def score_all(texts: list[str], scorer: Scorer, cache: Path | None) -> dict[str, float]:

@@ -21,7 +21,15 @@ import pandas as pd
 
 from orchestrator.backtest.data import BacktestError, History
 from orchestrator.backtest.engine import walk_forward
-from orchestrator.backtest.news_signal import SOURCES, Scorer, cache_path, model_scorer, news_table
+from orchestrator.backtest.news_signal import (
+    NEWS_TEXT,
+    NEWS_WINDOW,
+    SOURCES,
+    Scorer,
+    cache_path,
+    model_scorer,
+    news_table,
+)
 from orchestrator.backtest.signal_eval import decision_dataset, evaluate_signal
 from orchestrator.backtest.tiers import MODEL_TIERS, Tier
 from premarket.decision import FEATURES
@@ -29,7 +37,7 @@ from premarket.settings import SignalSettings
 
 DATA_COLUMNS = [
     "tier", "symbol", "origin", "target", *FEATURES, "sentiment", "articles", "covered",
-    "open", "close", "up", "move", "sentiment_model",
+    "open", "close", "up", "move", "sentiment_model", "news_window", "news_text",
 ]  # fmt: skip
 
 
@@ -72,6 +80,7 @@ def signal_backtest(
     )
     data = decision_dataset(run.predictions, news, sessions, settings.max_articles)
     data["sentiment_model"] = version
+    data["news_window"], data["news_text"] = NEWS_WINDOW, NEWS_TEXT
     if decision_data is not None:
         decision_data.parent.mkdir(parents=True, exist_ok=True)
         data[DATA_COLUMNS].to_csv(decision_data, index=False)

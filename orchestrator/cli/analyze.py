@@ -182,9 +182,14 @@ def _caption(result: RunResult) -> str:
     lines += [f"DEGRADED: {reason}" for reason in result.degraded]
     if result.cost is not None and result.cost.per_prediction_usd is not None:
         cost = result.cost
+        amortised = (
+            f", amortised ${cost.amortised_per_prediction_usd:.4f} with the host's day"
+            if cost.amortised_per_prediction_usd is not None
+            else ""
+        )
         lines.append(
-            f"cost: ${cost.total_usd:.6f} (${cost.per_prediction_usd:.6f} per prediction, "
-            f"{cost.device} at ${cost.hour_usd:.2f}/h)"
+            f"cost: ${cost.total_usd:.6f} (${cost.per_prediction_usd:.6f} per prediction "
+            f"marginal{amortised}; {cost.device} at ${cost.hour_usd:.2f}/h)"
         )
     if any(s.price.fallback_reason for s in result.signals.values()):
         lines.append("* fell back: see fallback_reason in the JSON")

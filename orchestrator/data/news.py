@@ -21,6 +21,7 @@ import httpx
 
 from orchestrator.common.clock import NEW_YORK
 from premarket.data import HEADLINES_CSV, TICKER_HEADLINES_CSV
+from premarket.decision import NewsText
 
 YAHOO_RSS_URL = "https://feeds.finance.yahoo.com/rss/2.0/headline"
 COMPANY_NAMES: dict[str, tuple[str, ...]] = {
@@ -49,9 +50,11 @@ class Article:
     summary: str = ""
     source: str = ""
 
-    def text(self, max_chars: int) -> str:
-        """Title plus summary, cut to ``max_chars`` (the original's 500), for the classifier."""
-        body = f"{self.title}. {self.summary}" if self.summary else self.title
+    def text(self, max_chars: int, form: NewsText = "title_summary") -> str:
+        """What the classifier reads, cut to ``max_chars`` (the original's 500): the title, or
+        the title and the summary (``signal.news_text``)."""
+        summary = self.summary if form == "title_summary" else ""
+        body = f"{self.title}. {summary}" if summary else self.title
         return body[:max_chars].strip()
 
 

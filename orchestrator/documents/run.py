@@ -18,6 +18,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, model_validator
 
+from premarket.decision import NewsText, NewsWindow
+
 Status = Literal["ok", "partial", "failed"]
 Mode = Literal["live", "replay"]
 
@@ -55,6 +57,12 @@ class SentimentAnalysis(_Part):
     article_count: int
     articles: list[ArticleScore]
     error: str | None = None
+    model: str | None = None
+    """The sentiment build that scored the articles (its recipe, ``sentiment-recipe:<hash>``)."""
+    news_window: NewsWindow | None = None
+    """Which headlines were read (``signal.news_window``; replays always ``previous_session``)."""
+    news_text: NewsText | None = None
+    """What of each was scored (``signal.news_text``)."""
 
 
 class PricePrediction(_Part):
@@ -93,6 +101,8 @@ class Decision(_Part):
     """P(the session moves up, open to close); set by the calibrated rule only."""
     calibrated: bool = False
     """Whether ``confidence`` is a calibrated probability (``signal.mode = "calibrated"``)."""
+    uncalibrated_reason: str | None = None
+    """Calibrated mode only: why the probability is the base rate (inputs unlike the fit's)."""
 
 
 class RiskForecast(_Part):
@@ -142,6 +152,8 @@ class SymbolSignal(_Part):
     """P(the session moves up, open to close); set by the calibrated rule only."""
     calibrated: bool = False
     """Whether ``confidence`` is a calibrated probability (``signal.mode = "calibrated"``)."""
+    uncalibrated_reason: str | None = None
+    """Calibrated mode only: why the probability is the base rate (inputs unlike the fit's)."""
     risk: RiskForecast | None = None
     """Today's expected move; None when the symbol's history is too short for it."""
 
@@ -231,6 +243,14 @@ class Cost(_Part):
     total_usd: float
     predictions: int
     per_prediction_usd: float | None
+    """Marginal: what this run's work cost, per prediction (the host is paid for anyway)."""
+    host_day_usd: float | None = None
+    """What the local services' host costs a day (``cost.service_hours_per_day`` hours; 0
+    when every target is hosted)."""
+    runs_per_day: int | None = None
+    amortised_per_prediction_usd: float | None = None
+    """The host's day shared by the day's predictions (this run's times ``runs_per_day``), plus
+    the hosted calls per prediction: the figure the $0.15 goal is about."""
 
 
 class RunResult(_Part):

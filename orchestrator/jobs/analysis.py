@@ -50,6 +50,7 @@ from orchestrator.notify.alerts import (
     dispatch,
     risk_alerts,
     signal_alerts,
+    uncalibrated_alert,
 )
 from orchestrator.signals.risk import risk_forecasts
 from orchestrator.storage.store import Store
@@ -120,7 +121,14 @@ def _alerts(result: RunResult, run: RunState, settings: Settings) -> list[Alert]
     if stale := result.stale:
         lines = ", ".join(f"{s} ({result.signals[s].data_as_of})" for s in stale)
         alerts.append(Alert(STALE_DATA, "*", STALE_DATA, f"Stale data, last bar: {lines}"))
-    if lexicon := sorted(s for s, v in result.signals.items() if "lexicon" in v.sentiment.source):
+    if uncalibrated := uncalibrated_alert(result.signals):
+        alerts.append(uncalibrated)
+    lexicon = sorted(  # a symbol held at the base rate already says why
+        s
+        for s, v in result.signals.items()
+        if "lexicon" in v.sentiment.source and not v.uncalibrated_reason
+    )
+    if lexicon:
         why = f"News scored by the lexicon fallback, not the model: {', '.join(lexicon)}"
         alerts.append(Alert(SENTIMENT_DEGRADED, "sentiment", SENTIMENT_DEGRADED, why))
     if settings.alerts.digest and result.signals:

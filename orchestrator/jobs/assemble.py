@@ -33,7 +33,7 @@ def build_signal(
     risk: RiskForecast | None = None,
 ) -> SymbolSignal:
     f = outcome.result
-    decision = combine(f, sentiment, settings.signal)
+    decision = combine(f, sentiment, settings.signal, outcome.tier)
     return SymbolSignal(
         success=True,
         **decision.model_dump(),

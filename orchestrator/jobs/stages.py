@@ -21,6 +21,7 @@ from orchestrator.forecast.chain import ChainOutcome, ForecastChain
 from orchestrator.forecast.targets import TargetClient
 from orchestrator.signals.news_sentiment import no_news, score_texts, summarize, unavailable
 from orchestrator.signals.risk import HISTORY_BARS
+from premarket.decision import NewsWindow
 from premarket.protocol import is_ticker
 from premarket.settings import Settings
 
@@ -67,6 +68,8 @@ class RunState:
         self.failed: dict[str, str] = {}
         self.articles: dict[str, list[Article]] = {}
         self.news_errors: dict[str, str] = {}
+        self.news_window: NewsWindow = settings.signal.news_window
+        """The window the headlines were read over (replays: always the previous session)."""
         self.latency: dict[str, float] = {}
         self.unreachable: dict[str, str] = {}
         self.sentiment_compute_ms = 0.0
@@ -115,11 +118,12 @@ class RunState:
     async def load_news(self, news: NewsProvider, offline: bool, limit: asyncio.Semaphore) -> None:
         """Headlines since the previous close (see ``orchestrator.data.news`` for dated headlines)."""
         now = utc_now()
+        if offline:  # dated headlines have no time of day: only whole past sessions place them
+            self.news_window = "previous_session"
 
         async def one(symbol: str, bars: Bars) -> None:
-            if offline:  # dated headlines: the news of the last bar's day and the days before it
-                since = close_of(bars.dates[-2])
-                until = close_of(bars.last_date)
+            if self.news_window == "previous_session":  # the session before the business date
+                since, until = close_of(bars.dates[-2]), close_of(bars.last_date)
             else:
                 since, until = close_of(bars.last_date), now
             async with limit:
@@ -136,7 +140,17 @@ class RunState:
     async def score_news(
         self, client: TargetClient, board: BreakerBoard
     ) -> dict[str, SentimentAnalysis]:
-        """Sentiment per symbol, from one batched request for all the run's articles."""
+        """Sentiment per symbol, from one batched request for all the run's articles, each
+        saying which window and text form it read (the decision model checks them)."""
+        result = await self._score_news(client, board)
+        for analysis in result.values():
+            analysis.news_window = self.news_window
+            analysis.news_text = self.settings.signal.news_text
+        return result
+
+    async def _score_news(
+        self, client: TargetClient, board: BreakerBoard
+    ) -> dict[str, SentimentAnalysis]:
         signal = self.settings.signal
         result = {s: unavailable(e) for s, e in self.news_errors.items()}
         wanted = [(s, a) for s, arts in self.articles.items() for a in arts]
@@ -153,7 +167,7 @@ class RunState:
             try:
                 scores = await score_texts(
                     client,
-                    [a.text(signal.article_chars) for _, a in wanted],
+                    [a.text(signal.article_chars, signal.news_text) for _, a in wanted],
                     tries=self.settings.chain.retries + 1,
                     backoff_s=self.settings.chain.backoff_s,
                 )

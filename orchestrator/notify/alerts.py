@@ -32,6 +32,7 @@ from orchestrator.notify.messages import (  # noqa: F401 - the alert kinds, impo
     RUN_FAILED,
     SERVICE_UNREACHABLE,
     SYMBOL_FAILED,
+    UNCALIBRATED,
     Alert,
     alert_threshold,
     body,
@@ -41,6 +42,7 @@ from orchestrator.notify.messages import (  # noqa: F401 - the alert kinds, impo
     signal_alerts,
     slack_payload,
     title,
+    uncalibrated_alert,
 )
 from orchestrator.notify.messenger import messenger_channels
 from orchestrator.storage.store import Store

@@ -23,6 +23,8 @@ SYMBOL_FAILED = "SYMBOL_FAILED"
 DIGEST = "DIGEST"
 HIGH_RISK = "HIGH_RISK"
 """A symbol's expected move today is well above its normal (``RiskForecast.high_risk``)."""
+UNCALIBRATED = "UNCALIBRATED"
+"""Symbols whose probability is the base rate: their inputs are not the decision model's fit."""
 TIER_NAMES = {"tft": "TFT", "nhits": "N-HITS", "ensemble": "Ensemble", "statistical": "Statistical"}
 # Slack attachment colours, and Apprise notify types (whose colours are green, red, yellow, blue).
 SLACK_COLORS = {"BUY": "good", "SELL": "danger", "failure": "danger", "warning": "warning"}
@@ -233,6 +235,19 @@ def risk_alerts(signals: dict[str, SymbolSignal]) -> list[Alert]:
             Alert(HIGH_RISK, symbol, HIGH_RISK, message, facts=[SignalFacts.of(symbol, s)])
         )
     return alerts
+
+
+def uncalibrated_alert(signals: dict[str, SymbolSignal]) -> Alert | None:
+    """One per run: the symbols held at the base rate, grouped by why (None: no such symbol)."""
+    why: dict[str, list[str]] = {}
+    for symbol, s in signals.items():
+        if s.uncalibrated_reason:
+            why.setdefault(s.uncalibrated_reason, []).append(symbol)
+    if not why:
+        return None
+    parts = [f"{', '.join(symbols)}: {reason}" for reason, symbols in sorted(why.items())]
+    message = "Base rate, not a calibrated probability (HOLD): " + "; ".join(parts)
+    return Alert(UNCALIBRATED, "*", UNCALIBRATED, message)
 
 
 def digest_alert(result: RunResult) -> Alert:

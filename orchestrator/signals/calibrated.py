@@ -10,6 +10,12 @@ The action: the direction is the more likely one; BUY/SELL WEAK needs that proba
 a session's move) to reach ``min_edge_bps`` (at least the round-trip cost); STRONG needs
 ``strong_probability`` too. The confidence reported is the probability of the signal's
 direction, so "54%" means: on such days, the session went that way 54% of the time.
+
+That holds only for inputs like the fit's. The model records what its features were computed
+from (price tier, sentiment build, news window and text form; ``DecisionModel.inputs``); when a
+symbol's inputs differ in a feature that carries weight, or its news was scored by the lexicon
+fallback, the probability is the base rate, ``calibrated`` is false, the action is HOLD and the
+run sends one UNCALIBRATED alert (``DecisionModel.mismatch``).
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from orchestrator.documents.run import Decision, SentimentAnalysis
-from premarket.decision import DecisionModel, feature_matrix
+from premarket.decision import DecisionModel, RunInputs, feature_matrix
 from premarket.protocol import ForecastResult
 from premarket.settings import SignalSettings
 
@@ -74,11 +80,39 @@ def probability_up(
     return float(model.probability_up(x)[0])
 
 
+def run_inputs(tier: str, sentiment: SentimentAnalysis) -> RunInputs:
+    """What one symbol's features were computed from in this run."""
+    return RunInputs(
+        price_tier=tier,
+        sentiment_source=sentiment.source,
+        sentiment_model=sentiment.model,
+        news_window=sentiment.news_window,
+        news_text=sentiment.news_text,
+    )
+
+
+def base_rate(model: DecisionModel, why: str) -> Decision:
+    """The decision when the inputs are not the fit's: the base rate, not traded."""
+    p_up = model.base_rate
+    return Decision(
+        action="HOLD NEUTRAL",
+        signal_score=round(2.0 * p_up - 1.0, 4),
+        confidence=round(max(p_up, 1.0 - p_up), 4),
+        probability_up=round(p_up, 4),
+        calibrated=False,
+        uncalibrated_reason=why,
+        reasoning=f"base rate {p_up:.1%}, not a calibrated probability: {why} "
+        f"(decision model {model.version})",
+    )
+
+
 def calibrated(
-    price: ForecastResult, sentiment: SentimentAnalysis, settings: SignalSettings
+    price: ForecastResult, sentiment: SentimentAnalysis, settings: SignalSettings, tier: str
 ) -> Decision:
-    """The decision in ``calibrated`` mode."""
+    """The decision in ``calibrated`` mode (``tier``: the price tier that answered)."""
     model = decision_model(settings)
+    if why := model.mismatch(run_inputs(tier, sentiment)):
+        return base_rate(model, why)
     p_up = probability_up(model, price, sentiment)
     edge = float(model.expected_edge(p_up))
     news = "no news" if sentiment.article_count == 0 else f"{sentiment.sentiment} sentiment"

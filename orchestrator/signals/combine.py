@@ -32,11 +32,12 @@ def action_of(score: float, settings: SignalSettings) -> str:
 
 
 def combine(
-    price: ForecastResult, sentiment: SentimentAnalysis, settings: SignalSettings
+    price: ForecastResult, sentiment: SentimentAnalysis, settings: SignalSettings, tier: str
 ) -> Decision:
-    """Action, score, confidence (a fraction in 0..1) and a one-line reasoning."""
+    """Action, score, confidence (a fraction in 0..1) and a one-line reasoning (``tier``: the
+    price tier that answered)."""
     if settings.mode == "calibrated":
-        return calibrated(price, sentiment, settings)
+        return calibrated(price, sentiment, settings, tier)
     total = settings.price_weight + settings.sentiment_weight
     wp, ws = settings.price_weight / total, settings.sentiment_weight / total
     score = wp * price.signal_score + ws * sentiment.signal

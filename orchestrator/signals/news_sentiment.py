@@ -33,6 +33,7 @@ def summarize(
     average = sum(values) / len(values)
     recommendation = recommendation_of(average, settings.sentiment_threshold)
     sources = {s.source for _, s in scored}
+    builds = sorted({s.model for _, s in scored if s.model})
     return SentimentAnalysis(
         sentiment=LABEL[recommendation],
         signal=round(average, 4),
@@ -40,6 +41,7 @@ def summarize(
         recommendation=recommendation,
         source="model" if sources == {"model"} else "+".join(sorted(sources)),
         article_count=len(scored),
+        model="+".join(builds) if builds else None,
         articles=[
             ArticleScore(
                 title=article.title,

@@ -8,7 +8,14 @@ that reports none is charged the run's request latency, an upper bound. The serv
 batch concurrent requests, and each request's timing includes the wait for its batch, so a
 service's sum is capped at the wall time of the stage it ran in: the host cannot have been busy
 longer than that. A hosted (ModelScope) target is billed per answered call instead, at
-``cost.call_usd[name]``. The per-prediction figure is the run's total over its analysed symbols.
+``cost.call_usd[name]`` (required for such a target).
+
+Two figures per prediction, side by side. *Marginal*: the run's total over its analysed symbols,
+what one more run costs on a host that is up anyway. *Amortised*: what the host costs a day
+(``cost.service_hours_per_day`` hours at the hourly price, when any local service is used)
+divided by the day's predictions (this run's times ``cost.runs_per_day``, by default the
+schedule's slots), plus the hosted calls per prediction. A $0.10/h host up all day is $2.40,
+whatever the runs use of it, so only the amortised figure is compared with the seeds' goal.
 """
 
 from __future__ import annotations
@@ -64,6 +71,11 @@ def run_cost(result: RunResult, settings: Settings, sentiment_compute_ms: float 
         )
     total = round(sum(s.usd for s in services.values()), 8)
     predictions = len(result.signals)
+    local = [n for n in SERVED if getattr(settings, n).dialect != "modelscope"]
+    host_day = prices.service_hours_per_day * hour_usd if local else 0.0
+    runs = prices.runs_per_day or len(settings.schedule.slots)
+    hosted_usd = sum(s.usd for s in services.values() if s.hosted)
+    amortised = host_day / (predictions * runs) + hosted_usd / predictions if predictions else None
     return Cost(
         device=prices.device,
         hour_usd=hour_usd,
@@ -71,4 +83,7 @@ def run_cost(result: RunResult, settings: Settings, sentiment_compute_ms: float 
         total_usd=total,
         predictions=predictions,
         per_prediction_usd=round(total / predictions, 10) if predictions else None,
+        host_day_usd=round(host_day, 6),
+        runs_per_day=runs,
+        amortised_per_prediction_usd=None if amortised is None else round(amortised, 10),
     )

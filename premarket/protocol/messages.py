@@ -75,6 +75,11 @@ class SentimentScores(BaseModel):
     labels: list[Literal["positive", "negative", "neutral"]]
     scores: list[float]
     source: str = Field(default="model", description="'model' or 'lexicon' (the fallback).")
+    model: str | None = Field(
+        default=None,
+        description="The build's recipe identity (``sentiment-recipe:<hash>``); None when the "
+        "answering service does not say (a hosted model, the lexicon).",
+    )
 
     def score_of(self, label: str) -> float:
         return dict(zip(self.labels, self.scores, strict=True)).get(label, 0.0)
