@@ -73,7 +73,11 @@ def test_train_on_a_csv_universe_and_serve_the_new_tag(tmp_path: Path, capsys) -
     assert tft_meta["symbols"] == ["AAA", "BBB", "CCC"] and tft_meta["data_file"] == csv.name
     assert store.metadata_of(nhits_tag)["training"]["symbols"] == ["AAA", "BBB", "CCC"]
 
-    env = {**os.environ, "PREMARKET_SERVICE_TFT_TAG": tft_tag, "PREMARKET_SERVICE_NHITS_TAG": nhits_tag}
+    env = {
+        **os.environ,
+        "PREMARKET_SERVICE_TFT_TAG": tft_tag,
+        "PREMARKET_SERVICE_NHITS_TAG": nhits_tag,
+    }
     frame = pd.read_csv(csv, encoding="utf-8-sig")
     rows = frame[frame["symbol"] == "AAA"][["open", "high", "low", "close", "volume"]]
     body = {"symbol": "AAA", "sequence_data": rows.tail(60).to_numpy().tolist()}
