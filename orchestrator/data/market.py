@@ -9,6 +9,7 @@ before ``as_of``, so a replay of a past morning cannot look ahead.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
@@ -155,16 +156,22 @@ class OfflineMarketData:
             raise MarketDataError(f"{self.csv_path}: no usable rows")
         return max(frame["date"].iloc[-1].date() for frame in table.frames.values())
 
+    # Parsing a price file is blocking work (about 0.5 s for the bundled one, once per file
+    # version): a worker thread keeps the event loop, and the API's /health, free meanwhile.
+
     async def history(self, symbol: str, days: int) -> Bars:
-        return bars_from_rows(symbol.upper(), list(self._rows(symbol)[-days:]))
+        rows = await asyncio.to_thread(self._rows, symbol)
+        return bars_from_rows(symbol.upper(), list(rows[-days:]))
 
     async def closes_between(self, symbol: str, start: date, end: date) -> list[tuple[date, float]]:
-        return [(r[0], r[4]) for r in self._rows(symbol) if start <= r[0] <= end]
+        rows = await asyncio.to_thread(self._rows, symbol)
+        return [(r[0], r[4]) for r in rows if start <= r[0] <= end]
 
     async def bars_between(
         self, symbol: str, start: date, end: date
     ) -> list[tuple[date, float, float]]:
-        return [(r[0], r[1], r[4]) for r in self._rows(symbol) if start <= r[0] <= end]
+        rows = await asyncio.to_thread(self._rows, symbol)
+        return [(r[0], r[1], r[4]) for r in rows if start <= r[0] <= end]
 
 
 class YahooMarketData:

@@ -7,6 +7,7 @@ that window, newest first. The bundled headlines carry a date but no time; a hea
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import html
 import re
@@ -110,6 +111,11 @@ class OfflineNews:
     """Bundled headlines: a symbol's own per-ticker set, and any headline naming it."""
 
     async def headlines(self, symbol: str, since: datetime, until: datetime) -> list[Article]:
+        """Off the event loop: the first call parses the bundled sets (tens of thousands of
+        rows), and every call scans each day's headlines for the company's names."""
+        return await asyncio.to_thread(self._find, symbol, since, until)
+
+    def _find(self, symbol: str, since: datetime, until: datetime) -> list[Article]:
         pattern = name_pattern(symbol)
         first, last = since.astimezone(NEW_YORK).date(), until.astimezone(NEW_YORK).date()
         found = []

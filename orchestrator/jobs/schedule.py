@@ -76,11 +76,14 @@ async def run_slot_once(
     minutes away and a tight retry loop against a broken dependency helps no one.
     """
     key = (slot.business_date, slot.time)
-    if key in attempted or ledger.has_run_for_slot(slot.business_date, slot.time):
+    # The store calls wait on the database (and on other processes' claims): off the loop.
+    if key in attempted or await asyncio.to_thread(
+        ledger.has_run_for_slot, slot.business_date, slot.time
+    ):
         return "skipped"
     owner = new_owner()
     claims = ledger.slot_claims
-    holder = claims.claim(slot.business_date, slot.time, owner, clock())
+    holder = await asyncio.to_thread(claims.claim, slot.business_date, slot.time, owner, clock())
     if holder.owner != owner:
         log.info(
             "slot %s %s skipped: %s by %s (heartbeat %s UTC)",
@@ -98,11 +101,11 @@ async def run_slot_once(
         await runner(slot)
     except Exception as exc:  # one slot's failure must not stop the schedule; one line, no trace
         log.error("slot %s %s failed: %s", slot.business_date, slot.time, _one_line(exc))
-        claims.release(slot.business_date, slot.time, owner)
+        await asyncio.to_thread(claims.release, slot.business_date, slot.time, owner)
         return "failed"
     finally:
         heartbeat.cancel()
-    if not claims.finish(slot.business_date, slot.time, owner):
+    if not await asyncio.to_thread(claims.finish, slot.business_date, slot.time, owner):
         log.warning("slot %s %s: ran, but its claim had expired", slot.business_date, slot.time)
     return "ran"
 
