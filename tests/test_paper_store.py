@@ -139,9 +139,18 @@ def test_replays_are_traded_only_on_request_and_an_empty_book_says_so(
     out = capsys.readouterr().out
     assert "no open positions" in out
     assert "queued: LONG AAPL, fills at the first open on or after 2024-07-02" in out
+    # one book never holds both live runs and replays (issue 28.4): refused, and said why
+    assert main([*args, "--replays", "--json"]) == 2
+    refused = capsys.readouterr().err
+    assert "the paper book holds live runs" in refused and "would add replay runs" in refused
+    replays_db = f"sqlite:///{tmp_path / 'replays.db'}"  # a book of their own
+    own = Store(replays_db)
+    own.save_run(replay)
+    own.close()
+    monkeypatch.setenv("PREMARKET_DATABASE_URL", replays_db)
     assert main([*args, "--replays", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
-    assert report["events"] == [  # only the replay run is new to the book
+    assert report["events"] == [  # only the replay run is in this book
         "queued SHORT TSLA for the open of 2024-07-02",
         "queued LONG AAPL for the open of 2024-07-02",
     ]

@@ -60,6 +60,7 @@ def build_parser(command: str | None = None) -> OneLineParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from orchestrator.tracking.books import MixedBooks
     from premarket.settings import SettingsError
 
     argv = sys.argv[1:] if argv is None else argv
@@ -68,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser(command if command in names else None).parse_args(argv)
         return int(args.run(args) or 0)
-    except (SettingsError, exits.UsageError) as exc:
+    except (SettingsError, exits.UsageError, MixedBooks) as exc:
         print(f"premarket: {exc}", file=sys.stderr)
         return exits.USAGE
     except KeyboardInterrupt:

@@ -15,7 +15,7 @@ from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Protocol
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import httpx
 
@@ -94,6 +94,11 @@ def bars_from_rows(symbol: str, rows: list[tuple[date, float, float, float, floa
 
 
 class MarketData(Protocol):
+    @property
+    def source(self) -> str:
+        """Where the bars come from, in words (a book records it: ``tracking.books``)."""
+        ...
+
     async def history(self, symbol: str, days: int) -> Bars: ...
 
     async def closes_between(
@@ -129,6 +134,12 @@ class OfflineMarketData:
     def __init__(self, csv_path: Path | str | None = None, as_of: date | None = None) -> None:
         self.csv_path = Path(csv_path) if csv_path is not None else PRICES_CSV
         self.as_of = as_of
+
+    @property
+    def source(self) -> str:
+        if self.csv_path == PRICES_CSV:
+            return "the bundled prices"
+        return f"the price file {self.csv_path.resolve()}"
 
     def _version(self) -> int:
         try:
@@ -188,6 +199,7 @@ class YahooMarketData:
         self.client = client
         self.as_of = as_of
         self.url_template = url_template
+        self.source = f"the Yahoo chart API ({urlsplit(url_template).netloc})"
         self.timeout_s = timeout_s
 
     async def _fetch(self, symbol: str, start: date, end: date) -> Bars:

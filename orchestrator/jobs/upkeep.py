@@ -33,7 +33,7 @@ async def realized_closes(settings: Settings, offline: bool) -> AsyncIterator[Ma
         yield OfflineMarketData(settings.prices_csv)
         return
     async with httpx.AsyncClient() as http:
-        yield YahooMarketData(http)
+        yield YahooMarketData(http, url_template=settings.yahoo_chart_url)
 
 
 async def score_accuracy(

@@ -160,6 +160,14 @@ PAPER_TABLES = [
     paper_marks,
 ]
 
+book_sources = Table(
+    "book_sources",
+    metadata,
+    Column("book", String(32), primary_key=True, doc="paper, accuracy:live, accuracy:replay"),
+    Column("runs", String(16), nullable=False, doc="The runs it holds: live or replay."),
+    Column("source", String(400), nullable=False, doc="Where its bars come from."),
+)
+
 slot_claims = Table(
     "slot_claims",
     metadata,

@@ -38,6 +38,7 @@ from orchestrator.common.clock import utc_now
 from orchestrator.data.calendar import TradingCalendar
 from orchestrator.data.market import MarketData, MarketDataError
 from orchestrator.storage.tables import forecast_scores, forecasts
+from orchestrator.tracking.books import claim
 from premarket.protocol import direction_of
 from premarket.target import moved_up
 
@@ -224,6 +225,15 @@ class AccuracyLedger:
             )
         ]
 
+    def claim_source(self, modes: tuple[Mode, ...], source: str) -> None:
+        """Each mode's scores come from one source of bars (``tracking.books``)."""
+        with self.engine.begin() as conn:
+            for mode in modes:
+                started = conn.execute(
+                    select(forecast_scores.c.forecast_id).where(forecast_scores.c.mode == mode)
+                ).first()
+                claim(conn, f"accuracy:{mode}", mode, source, started=started is not None)
+
     def save(self, scores: Iterable[Score]) -> int:
         """Insert new scores; one already stored (a concurrent scorer) is left as it is."""
         saved = 0
@@ -267,6 +277,7 @@ async def score_pending(
     missing (not yet published, or a data gap) stays pending for the next call.
     """
     known_through = known_through or calendar.last_closed_session(utc_now())
+    ledger.claim_source(modes, market.source)
     wanted: dict[str, list[tuple[dict, Kind, tuple[date, int]]]] = defaultdict(list)
     for forecast, kind in ledger.pending(calendar, modes):
         target = targets_of(forecast, calendar).get(kind)

@@ -26,6 +26,7 @@ from orchestrator.storage.tables import (
     runs,
 )
 from orchestrator.tracking.accuracy import Mode
+from orchestrator.tracking.books import claim
 from orchestrator.tracking.metrics import max_drawdown, returns_of, sharpe_ratio
 from orchestrator.tracking.paper import PaperTrader
 from orchestrator.tracking.paper_book import Book, Order, Position, Trade
@@ -113,6 +114,9 @@ class PaperAccount:
         its mark, so its order fills at its own open once they can.
         """
         book = self.load()
+        with self.engine.begin() as conn:  # one book, one kind of runs, one source of bars
+            started = bool(book.applied_runs or book.positions or book.pending or book.trades)
+            claim(conn, "paper", "+".join(modes), market.source, started=started)
         with self.engine.connect() as conn:
             stored = list(
                 conn.execute(
