@@ -234,3 +234,71 @@ def test_the_wheel_ships_the_templates_and_the_chart_library(tmp_path):
         "static/vendor/uplot/PROVENANCE.md",
     ):
         assert f"orchestrator/api/{name}" in names, name
+
+
+def test_the_charts_data_say_what_they_show(filled):
+    """Issue 28.8: a forecast path that is a fifth of its chart with its band, rolling points
+    labelled with the sessions they hold, reliability bins that all hold forecasts, and a trade
+    list with each trade's P&L."""
+    from orchestrator.api.dashboard_data import CLOSES_SHOWN, accuracy_view, paper_view
+
+    settings, store = filled
+    page = get_page(settings, store).text
+    latest = store.latest_run()
+    view = asyncio.run(dashboard_view_of(settings, store))
+    for fan in view["fans"]:
+        x, closes, path, p10, p90 = fan["data"]
+        ahead = len(latest.signals[fan["symbol"]].price.forecast_path)
+        assert len(x) == CLOSES_SHOWN + ahead and sum(c is not None for c in closes) == CLOSES_SHOWN
+        assert sum(p is not None for p in path) == ahead + 1  # from the last close on
+        step = CLOSES_SHOWN  # the band of the next close is drawn
+        assert p10[step] is not None and p90[step] is not None and p10[step] < p90[step]
+    accuracy = accuracy_view(store, TradingCalendar(), "replay")
+    low, high = accuracy["window_sessions"]
+    assert 1 <= low <= high <= accuracy["window"]
+    assert f"{low} to {high} sessions" in page or f"{low} session" in page
+    reliability = accuracy["reliability"]
+    assert reliability["bins"] and all(b["count"] > 0 for b in reliability["bins"])
+    lo, hi = reliability["range"]
+    assert all(lo <= b[k] <= hi for b in reliability["bins"] for k in ("stated", "observed"))
+    trades = paper_view(store, settings)["trades"]
+    assert trades and page.count('class="trade-row"') == len(trades)
+    for trade in trades:
+        assert f"{trade.pnl:+.2f}" in page
+
+
+async def dashboard_view_of(settings, store):
+    from orchestrator.api.dashboard_data import dashboard_view
+
+    return await dashboard_view(settings, store, TradingCalendar(), NOW.date(), None)
+
+
+@needs_chromium
+def test_in_chromium_axes_carry_the_year_and_money_is_scaled_around_its_values(filled):
+    settings, store = filled
+    with serving(create_app(settings, store=store, clock=lambda: NOW)) as url, browser() as found:
+        page = found.new_page(viewport={"width": 1280, "height": 900})
+        assert page.goto(url + "/").ok
+        page.wait_for_function("() => (window.premarketCharts || []).length > 0")
+        labels = page.evaluate(
+            """() => window.premarketCharts.filter(c => c.kind !== 'reliability').map(c => {
+                 const axis = c.plot.axes[0];
+                 return axis.values(c.plot, [Date.UTC(2022, 8, 20) / 1000])[0];
+               })"""
+        )
+        assert labels and set(labels) == {"2022-09-20"}
+        low, high = page.evaluate(
+            """() => { const c = window.premarketCharts.find(c => c.kind === 'equity');
+                       return [c.plot.scales.y.min, c.plot.scales.y.max]; }"""
+        )
+        cash = settings.paper.starting_cash
+        assert 0.5 * cash < low < high < 1.5 * cash  # not 0 to twice the starting cash
+
+
+def test_reliability_bins_group_by_the_stated_value_never_the_outcome():
+    from orchestrator.api.dashboard_data import reliability_bins
+
+    stated = [(0.9, i % 5 != 0) for i in range(100)]  # one stated value, right 80% of the time
+    view = reliability_bins(stated)
+    assert [b["observed"] for b in view["bins"]] == [80.0] * len(view["bins"])
+    assert reliability_bins([]) is None

@@ -57,7 +57,7 @@ def _charts(view: dict) -> dict:
         "fans": view["fans"],
         "risk": view["risk"]["charts"],
         "rolling": accuracy["rolling"] if accuracy["rolling"][0] else None,
-        "reliability": accuracy["reliability"] or None,
+        "reliability": accuracy["reliability"],
         "equity": paper["curve"] if paper["curve"][0] else None,
         "starting_cash": paper["report"].starting_cash,
     }

@@ -9,8 +9,8 @@ next close (the band the models give: one session, not the whole path).
 
 from __future__ import annotations
 
+import math
 import time
-from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
@@ -26,9 +26,14 @@ from orchestrator.tracking.accuracy_report import rolling
 from orchestrator.tracking.paper_account import PaperAccount, report
 from premarket.settings import Settings
 
-CLOSES_SHOWN = 30
+CLOSES_SHOWN = 20
+"""Closes before the forecast: the 5-session path then takes a fifth of the chart."""
 HISTORY_DAYS = 30
 ROLLING_WINDOW = 20
+RELIABILITY_BINS = 10
+MIN_PER_BIN = 20
+"""Forecasts per reliability bin at least: fewer bins when fewer forecasts are scored."""
+TRADES_SHOWN = 20
 COST_GOAL_USD = 0.15  # the seeds' goal per prediction
 
 
@@ -114,11 +119,12 @@ def accuracy_view(store: Store, calendar: TradingCalendar, mode: str) -> dict:
     pairs = [(s, c) for s, c in _scores_with_confidence(store) if s.mode == mode]
     scores = [s for s, _ in pairs]
     days = sorted({s.target_date for s in scores})
-    x, hit, band = [], [], []
+    x, hit, band, sessions = [], [], [], []
     for day in days:
         start = calendar.sessions_back(day, ROLLING_WINDOW)[0]
         inside = [s for s in scores if start <= s.target_date <= day]
         banded = [s.in_band for s in inside if s.in_band is not None]
+        sessions.append(len({s.target_date for s in inside}))
         x.append(_ts(day))
         hit.append(round(100 * sum(s.direction_hit for s in inside) / len(inside), 2))
         band.append(round(100 * sum(banded) / len(banded), 2) if banded else None)
@@ -132,17 +138,7 @@ def accuracy_view(store: Store, calendar: TradingCalendar, mode: str) -> dict:
         if signal
         else [(c, s.direction_hit) for s, c in pairs]
     )
-    bins: dict[int, list[tuple[float, bool]]] = defaultdict(list)
-    for confidence, hit_ in stated:  # deciles of the stated probability
-        bins[min(int(confidence * 10), 9)].append((confidence, hit_))
-    reliability = [
-        {
-            "stated": round(100 * sum(c for c, _ in members) / len(members), 2),
-            "observed": round(100 * sum(h for _, h in members) / len(members), 2),
-            "count": len(members),
-        }
-        for _, members in sorted(bins.items())
-    ]
+    reliability = reliability_bins(stated)
     as_of, rows = rolling(scores, calendar) if scores else (None, [])
     tiers = [r for r in rows if r.group_by == "tier" and r.kind == "next_day"]
     return {
@@ -150,6 +146,7 @@ def accuracy_view(store: Store, calendar: TradingCalendar, mode: str) -> dict:
         "mode": mode,
         "as_of": as_of,
         "window": ROLLING_WINDOW,
+        "window_sessions": (min(sessions), max(sessions)) if sessions else None,
         "rolling": [x, hit, band],
         "reliability": reliability,
         "reliability_of": (
@@ -161,13 +158,39 @@ def accuracy_view(store: Store, calendar: TradingCalendar, mode: str) -> dict:
     }
 
 
+def reliability_bins(stated: list[tuple[float, bool]]) -> dict | None:
+    """Stated probability against the observed hit rate, in bins of equal counts (so every bin
+    has data: calibrated probabilities crowd near 51%, where fixed-width deciles would put all
+    of them in one bin), and the square both axes span (the data plus a margin, in percent)."""
+    if not stated:
+        return None
+    ordered = sorted(stated, key=lambda pair: pair[0])  # by stated value only, never outcome
+    k = max(1, min(RELIABILITY_BINS, len(ordered) // MIN_PER_BIN))
+    bins = []
+    for i in range(k):
+        members = ordered[i * len(ordered) // k : (i + 1) * len(ordered) // k]
+        bins.append(
+            {
+                "stated": round(100 * sum(c for c, _ in members) / len(members), 2),
+                "observed": round(100 * sum(h for _, h in members) / len(members), 2),
+                "count": len(members),
+            }
+        )
+    values = [b[key] for b in bins for key in ("stated", "observed")]
+    low = max(0, 5 * math.floor((min(values) - 3) / 5))
+    high = min(100, 5 * math.ceil((max(values) + 3) / 5))
+    return {"bins": bins, "range": [low, high]}
+
+
 def paper_view(store: Store, settings: Settings) -> dict:
-    """The paper book: equity curve (starting cash first) and open positions."""
+    """The paper book: equity curve (starting cash first), open positions and the latest
+    closed trades (newest first, each with its P&L after costs)."""
     book = PaperAccount(store.engine, settings.paper).load()
     days = sorted(book.equity_curve)
     return {
         "report": report(book, settings.paper),
         "curve": [[_ts(d) for d in days], [round(book.equity_curve[d], 2) for d in days]],
+        "trades": list(reversed(book.trades[-TRADES_SHOWN:])),
     }
 
 
