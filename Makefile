@@ -13,7 +13,7 @@ export HF_HUB_OFFLINE ?= 1
 export TRANSFORMERS_OFFLINE ?= 1
 export PYTHONHASHSEED ?= 0
 
-.PHONY: install demo test bench serve lint models clean postgres-server chromium cron
+.PHONY: install demo test bench serve lint models clean postgres-server chromium cron systemd
 
 install: $(STAMP)
 
@@ -36,7 +36,7 @@ demo: models chromium
 	$(BIN)/python -m serving.launch --run-demo
 	$(BIN)/premarket dashboard --screenshot demo-output/dashboard.png
 
-test: install postgres-server chromium cron
+test: install postgres-server chromium cron systemd
 	$(BIN)/python -m pytest -q
 
 ## The PostgreSQL server binaries (initdb, pg_ctl) that the tests start a throwaway cluster
@@ -76,6 +76,18 @@ cron:
 			apt-get install -y -q --no-install-recommends cron; \
 	else \
 		echo "make test needs a cron daemon: install cron or set PREMARKET_SKIP_CRON=1" >&2; \
+		exit 1; \
+	fi
+
+## systemd-analyze, which tests/test_systemd.py checks the printed timer with (verify, calendar).
+systemd:
+	@if command -v systemd-analyze >/dev/null; then :; \
+	elif command -v apt-get >/dev/null; then \
+		echo "installing systemd-analyze (package systemd) for the timer test"; \
+		$(SUDO) apt-get update -q && $(SUDO) env DEBIAN_FRONTEND=noninteractive \
+			apt-get install -y -q --no-install-recommends systemd; \
+	else \
+		echo "make test needs systemd-analyze: install systemd or set PREMARKET_SKIP_SYSTEMD=1" >&2; \
 		exit 1; \
 	fi
 

@@ -1,4 +1,5 @@
-"""Deployment recipes for the schedule: crontab lines and Kubernetes CronJobs that work as printed.
+"""Deployment recipes for the schedule: crontab lines, a systemd timer and Kubernetes CronJobs
+that work as printed.
 
 Both run ``premarket schedule --once``, which runs the slot due, skips holidays and slots already
 run (``orchestrator.jobs.schedule``). The CronJobs fire at each slot minute in New York time
@@ -104,6 +105,55 @@ def crontab(
         f"*/5 {hours} * * * {job}",
     ]
     return "\n".join(lines) + "\n"
+
+
+def systemd_units(
+    settings: Settings,
+    *,
+    workdir: Path,
+    env_file: Path,
+    log_file: Path,
+    command: str | None = None,
+) -> dict[str, str]:
+    """A ``premarket.service`` (one ``schedule --once``) and a ``premarket.timer`` that starts
+    it at each slot in the schedule's own time zone (``OnCalendar=... America/New_York``, which
+    systemd keeps right across daylight-saving changes), on weekdays; ``schedule --once`` skips
+    holidays and slots already run. Install them in ``~/.config/systemd/user/`` (then
+    ``systemctl --user enable --now premarket.timer``) or ``/etc/systemd/system/``."""
+    workdir, env_file, log_file = (Path(os.path.abspath(p)) for p in (workdir, env_file, log_file))
+    slots = ", ".join(settings.schedule.slots)
+    calendars = [
+        f"OnCalendar=Mon..Fri *-*-* {text}:00 {settings.schedule.timezone}"
+        for text in settings.schedule.slots
+    ]
+    service = "\n".join(
+        [
+            "[Unit]",
+            "Description=premarket: run the pre-market slot that is due",
+            "",
+            "[Service]",
+            "Type=oneshot",
+            f"WorkingDirectory={workdir}",
+            f"EnvironmentFile={env_file}",
+            f"ExecStart={command or installed_command()}",
+            f"StandardOutput=append:{log_file}",
+            f"StandardError=append:{log_file}",
+        ]
+    )
+    timer = "\n".join(
+        [
+            "[Unit]",
+            f"Description=premarket pre-market slots {slots} {settings.schedule.timezone}",
+            "",
+            "[Timer]",
+            *calendars,
+            "AccuracySec=1s",
+            "",
+            "[Install]",
+            "WantedBy=timers.target",
+        ]
+    )
+    return {"premarket.service": service + "\n", "premarket.timer": timer + "\n"}
 
 
 def kubernetes_cronjobs(
