@@ -31,10 +31,10 @@ models: install
 	$(BIN)/python -m models.tft.train --if-missing
 	$(BIN)/python -m models.sentiment.train --if-missing
 
-## The main job, offline on the bundled data: models, services, one pre-market run.
+## The main job, offline on the bundled data: models, services, the demo morning, the 19
+## mornings before it (scored, traded on paper) and the dashboard's screenshot.
 demo: models chromium
 	$(BIN)/python -m serving.launch --run-demo
-	$(BIN)/premarket dashboard --screenshot demo-output/dashboard.png
 
 test: install postgres-server chromium cron systemd
 	$(BIN)/python -m pytest -q

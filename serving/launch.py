@@ -2,8 +2,9 @@
 
 ``python -m serving.launch`` (``make serve``) serves TFT, N-HITS and sentiment on 127.0.0.1
 ports 3001, 3002 and 3003 (``TFT_PORT``, ``NHITS_PORT``, ``SENTIMENT_PORT``) until SIGINT
-(Ctrl-C), SIGTERM or SIGHUP; ``--run-demo`` (``make demo``) instead runs one offline pre-market
-analysis against them and exits with its status. Either way, every server and worker it started
+(Ctrl-C), SIGTERM or SIGHUP; ``--run-demo`` (``make demo``) instead runs the demo against them
+(``serving.demo``: the demo morning, the mornings before it, the dashboard's screenshot) and
+exits with its status. Either way, every server and worker it started
 is stopped when it ends, within ``STOP_GRACE_S`` + ``KILL_WAIT_S`` seconds (SIGTERM, then
 SIGKILL), and one line says so. Tests and benchmarks use :class:`ServiceGroup` the same way.
 Each service is stopped on its own (the fallback tests stop the TFT) with its BentoML workers.
@@ -236,7 +237,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--run-demo",
         action="store_true",
-        help="run one offline analysis (OUTPUT/analysis.json) against them, then stop",
+        help="run the demo against them (the demo morning into OUTPUT/analysis.json, the "
+        "mornings before it, the dashboard screenshot), then stop",
     )
     parser.add_argument(
         "--output",

@@ -71,7 +71,7 @@ def services(tiny_models, tmp_path_factory):
     from serving.launch import SERVICES, ServiceGroup, free_port
 
     env = dict(os.environ)
-    env.update({f"PREMARKET_{name.upper()}_TAG": tag for name, tag in tiny_models.items()})
+    env.update({f"PREMARKET_SERVICE_{name.upper()}_TAG": tag for name, tag in tiny_models.items()})
     group = ServiceGroup(
         {name: free_port() for name in SERVICES},
         env=env,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sqlite3
 
 import psutil
 import pytest
@@ -20,7 +21,7 @@ from launching import (
     wait_for,
 )
 
-from serving.demo import analyze_command, run_demo
+from serving.demo import DEMO_MORNINGS, analyze_command, run_demo
 from serving.process import alive
 
 
@@ -28,10 +29,11 @@ from serving.process import alive
 def demo_env(tiny_models, tmp_path) -> dict[str, str]:
     """The launcher's environment with the tiny models pinned by tag."""
     env = launcher_env(tmp_path)
-    env.update({f"PREMARKET_{name.upper()}_TAG": tag for name, tag in tiny_models.items()})
+    env.update({f"PREMARKET_SERVICE_{name.upper()}_TAG": tag for name, tag in tiny_models.items()})
     return env
 
 
+@pytest.mark.usefixtures("require_chromium")
 def test_the_demo_ends_with_every_server_stopped(demo_env, tmp_path):
     log = tmp_path / "demo.log"
     proc = spawn(demo_env, False, log, "--run-demo", "--output", str(tmp_path / "out"))
@@ -45,8 +47,16 @@ def test_the_demo_ends_with_every_server_stopped(demo_env, tmp_path):
 
     wait_for(finished, START_DEADLINE_S + 120, "finished")
     assert proc.returncode == 0, log.read_text()
-    assert json.loads((tmp_path / "out" / "analysis.json").read_text())["symbols_analyzed"]
-    assert (tmp_path / "out" / "logs" / "tft.log").exists()
+    out = tmp_path / "out"
+    assert json.loads((out / "analysis.json").read_text())["symbols_analyzed"]
+    assert (out / "logs" / "tft.log").exists()
+    # the mornings before it, replayed into the demo's own database, and the page's screenshot
+    with sqlite3.connect(out / "premarket.db") as db:
+        mornings = db.execute("select count(distinct business_date) from runs").fetchone()[0]
+        modes = {m for (m,) in db.execute("select distinct mode from runs")}
+        scores = db.execute("select count(*) from forecast_scores").fetchone()[0]
+    assert mornings == DEMO_MORNINGS and modes == {"replay"} and scores > 0
+    assert (out / "dashboard.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert [p.pid for p in seen if alive(p)] == []
     assert listening(ports_of(demo_env)) == set()
     [line] = stop_lines(log)

@@ -23,6 +23,7 @@ COMMANDS: list[tuple[str, str, str]] = [
         "orchestrator.cli.analyze",
         "Run the pre-market analysis once and print the signals.",
     ),
+    ("replay", "orchestrator.cli.replay", "Replay past mornings offline; score and paper-trade."),
     ("backtest", "orchestrator.cli.backtest", "Walk-forward backtest of every forecast tier."),
     ("serve", "orchestrator.cli.serve", "Serve the results API (127.0.0.1:8000 by default)."),
     ("dashboard", "orchestrator.cli.dashboard", "Save a screenshot of the dashboard (PNG)."),
