@@ -16,7 +16,6 @@ from pathlib import Path
 
 from serving.process import POLL_S, ROOT, STOP_GRACE_S
 
-
 DEMO_MORNINGS = 20
 """Mornings the demo replays (the demo morning and the ones before it), so that its dashboard
 shows accuracy, the paper book and the risk charts, not one morning alone."""

@@ -53,7 +53,9 @@ def launch_env(tmp_path) -> dict[str, str]:
     "sig", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP], ids=lambda sig: sig.name
 )
 def test_every_signal_stops_every_server_and_worker(sig, tiny_models, launch_env, tmp_path):
-    launch_env.update({f"PREMARKET_SERVICE_{name.upper()}_TAG": tag for name, tag in tiny_models.items()})
+    launch_env.update(
+        {f"PREMARKET_SERVICE_{name.upper()}_TAG": tag for name, tag in tiny_models.items()}
+    )
     ports = ports_of(launch_env)
     for cycle, (stage, target) in enumerate(CYCLES):
         log = tmp_path / f"cycle-{cycle}.log"
