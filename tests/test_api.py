@@ -190,7 +190,10 @@ def test_missing_and_malformed_dates(tmp_path: Path, database_url: str) -> None:
 def test_health_reports_reachability_breakers_and_docs(tmp_path: Path) -> None:
     with ready_service() as ready:
         settings = make_settings(
-            tmp_path, tft={"url": ready}, sentiment={"url": ready, "dialect": "modelscope"}
+            tmp_path,
+            tft={"url": ready},
+            sentiment={"url": ready, "dialect": "modelscope"},
+            cost={"call_usd": {"sentiment": 0.001}},
         )
         board = BreakerBoard(settings)
         for _ in range(settings.chain.breaker_failures):

@@ -196,6 +196,7 @@ def test_a_run_names_the_lexicon_and_alerts_once(guarded_sentiment, services, tm
     settings = make_settings(tmp_path, urls["tft"], urls["nhits"], guarded_sentiment.url)
     settings.sentiment.token = SecretStr(TOKEN)
     settings.sentiment.timeout_s = 30.0
+    settings.signal.mode = "calibrated"  # the bundled decision model was fitted on model scores
     run = asyncio.run(
         run_analysis(
             settings,

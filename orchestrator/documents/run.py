@@ -57,12 +57,9 @@ class SentimentAnalysis(_Part):
     article_count: int
     articles: list[ArticleScore]
     error: str | None = None
-    model: str | None = None
-    """The sentiment build that scored the articles (its recipe, ``sentiment-recipe:<hash>``)."""
-    news_window: NewsWindow | None = None
-    """Which headlines were read (``signal.news_window``; replays always ``previous_session``)."""
-    news_text: NewsText | None = None
-    """What of each was scored (``signal.news_text``)."""
+    model: str | None = None  # the sentiment build's recipe (``sentiment-recipe:<hash>``)
+    news_window: NewsWindow | None = None  # ``signal.news_window`` (replays: previous_session)
+    news_text: NewsText | None = None  # ``signal.news_text``
 
 
 class PricePrediction(_Part):
@@ -97,12 +94,10 @@ class Decision(_Part):
     signal_score: float
     confidence: float
     reasoning: str
+    # the calibrated rule's P(session up), whether ``confidence`` is calibrated, and if not why
     probability_up: float | None = None
-    """P(the session moves up, open to close); set by the calibrated rule only."""
     calibrated: bool = False
-    """Whether ``confidence`` is a calibrated probability (``signal.mode = "calibrated"``)."""
     uncalibrated_reason: str | None = None
-    """Calibrated mode only: why the probability is the base rate (inputs unlike the fit's)."""
 
 
 class RiskForecast(_Part):
@@ -152,8 +147,7 @@ class SymbolSignal(_Part):
     """P(the session moves up, open to close); set by the calibrated rule only."""
     calibrated: bool = False
     """Whether ``confidence`` is a calibrated probability (``signal.mode = "calibrated"``)."""
-    uncalibrated_reason: str | None = None
-    """Calibrated mode only: why the probability is the base rate (inputs unlike the fit's)."""
+    uncalibrated_reason: str | None = None  # why the probability is the base rate, if it is
     risk: RiskForecast | None = None
     """Today's expected move; None when the symbol's history is too short for it."""
 

@@ -34,9 +34,12 @@ def build_signal(
 ) -> SymbolSignal:
     f = outcome.result
     decision = combine(f, sentiment, settings.signal, outcome.tier)
+    fields = decision.model_dump()
+    if fields["uncalibrated_reason"] is None:  # in the document only when it applies
+        del fields["uncalibrated_reason"]
     return SymbolSignal(
         success=True,
-        **decision.model_dump(),
+        **fields,
         current_price=round(bars.close[-1], 4),
         data_as_of=bars.last_date,
         stale=bars.last_date < fresh_since,
