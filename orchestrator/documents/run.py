@@ -236,15 +236,11 @@ class Cost(_Part):
     services: dict[str, ServiceCost]
     total_usd: float
     predictions: int
-    per_prediction_usd: float | None
-    """Marginal: what this run's work cost, per prediction (the host is paid for anyway)."""
+    per_prediction_usd: float | None  # marginal: this run's work (the host is paid anyway)
+    # amortised (``tracking.cost``): the host's day over the day's predictions, plus hosted calls
     host_day_usd: float | None = None
-    """What the local services' host costs a day (``cost.service_hours_per_day`` hours; 0
-    when every target is hosted)."""
     runs_per_day: int | None = None
     amortised_per_prediction_usd: float | None = None
-    """The host's day shared by the day's predictions (this run's times ``runs_per_day``), plus
-    the hosted calls per prediction: the figure the $0.15 goal is about."""
 
 
 class RunResult(_Part):
