@@ -101,12 +101,14 @@ def sentiment_description(
     max_body: int,
     source: str | None,
     chars_scored: int | None,
+    variant: str | None = None,
 ) -> dict[str, Any]:
     """``GET /describe`` of the sentiment service."""
     return {
         "model": {
             "tag": tag,
             "version": version,
+            "variant": variant,
             "device": device,
             "source": source,
             **svc.slot.status(),

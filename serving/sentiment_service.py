@@ -104,6 +104,7 @@ class SentimentService:
             self,
             tag=self.tag,
             version=getattr(model, "version", None),
+            variant=getattr(model, "variant", None),
             device=str(getattr(model, "device", "cpu")),
             max_body=SENTIMENT_MAX_BODY,
             source=getattr(model, "source", None),
