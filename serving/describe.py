@@ -45,8 +45,11 @@ class ForecastBackend(Protocol):
 class SentimentBackend(Protocol):
     slot: ModelSlot[Any]
     admission: Admission
+    tokens_per_s: float | None
 
     async def classify(self, texts: list[str]) -> list[SentimentScores]: ...
+
+    def work_of(self, texts: list[str]) -> int: ...
 
     def describe(self) -> dict[str, Any]: ...
 
@@ -131,7 +134,8 @@ def sentiment_description(
             "max_text_chars": MAX_TEXT_CHARS,
             "chars_scored": chars_scored,
             "max_body_bytes": max_body,
-            "queue": svc.admission.status(),
+            "queue": {**svc.admission.status(), "unit": "tokens"},
+            "tokens_per_s": None if svc.tokens_per_s is None else round(svc.tokens_per_s),
         },
         "sample": {"input": {"text": headlines()[0]}},
     }

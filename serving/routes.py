@@ -13,6 +13,7 @@ use BentoML's adaptive batching where a batch forward pays off.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from typing import Any
@@ -169,7 +170,16 @@ async def _classify(request: Request) -> Response:
             raise from_validation(exc, prefix) from None
         svc.slot.get()
         start = time.perf_counter()
-        with svc.admission.admit(len(parsed.texts)):
+        work = await asyncio.to_thread(svc.work_of, parsed.texts)
+        if work > svc.admission.largest():  # could never be admitted: say so, before any work
+            speed = f", about {svc.tokens_per_s:,.0f} tokens/s here" if svc.tokens_per_s else ""
+            raise ServiceError(
+                413,
+                f"{prefix}text" if prefix else "text",
+                f"is {work:,} tokens of work; this service takes at most "
+                f"{svc.admission.largest():,} at once{speed}: send fewer or shorter texts",
+            )
+        with svc.admission.admit(work):
             scores = await svc.classify(parsed.texts)
         for score in scores:
             check_finite(score.scores, "its scores")

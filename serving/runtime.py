@@ -157,6 +157,18 @@ class Admission:
         finally:
             self.in_flight -= weight
 
+    def resize(self, capacity: int, reserve: int) -> None:
+        """New bounds (the sentiment service sizes its queue once it has measured its speed)."""
+        if capacity < 1 or not 0 <= reserve < capacity:
+            raise ValueError(
+                f"capacity={capacity}, reserve={reserve}: need 0 <= reserve < capacity"
+            )
+        self.capacity, self.reserve = capacity, reserve
+
+    def largest(self) -> int:
+        """The largest weight that can ever be admitted (all but the reserve)."""
+        return self.capacity - self.reserve
+
     def status(self) -> dict[str, int]:
         return {"capacity": self.capacity, "reserve": self.reserve, "in_flight": self.in_flight}
 

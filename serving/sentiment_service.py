@@ -8,12 +8,19 @@ so (``"source": "lexicon"``), and so do ``/describe`` and ``/health`` (state ``d
 the reason). ``/readyz`` stays 200 then, because the service does answer every request.
 
 Work per request is capped: at most 256 texts, each cut to what the model reads
-(``limits.chars_scored`` in ``/describe``) before it is sent to the batch, and a bounded queue
-counted in texts, with room kept for small requests so that big bodies cannot starve them.
+(``limits.chars_scored`` in ``/describe``) before it is sent to the batch. The queue is counted
+in tokens of work (the padded widths a forward pass computes), and sized from the speed the
+service measures when its model loads: ``WORK_WINDOW_S`` seconds of work, two thirds of the
+30-second timeout, so admitted work finishes in time. Beyond it a request gets 503 with
+``Retry-After`` at once; a request that could never fit (more tokens than the whole queue) gets
+413 naming its work and the host's speed, before any work starts; never a 504 after 30 s. Five
+per cent of the queue is kept for requests of at most that size (headline probes), so that big
+bodies cannot starve them. ``PREMARKET_SERVICE_QUEUE_CAPACITY`` sets the capacity in tokens.
 """
 
 from __future__ import annotations
 
+import time
 from typing import Annotated
 
 import bentoml
@@ -42,10 +49,11 @@ from serving.samples import headlines
 guard.install()
 
 Text = Annotated[str, StringConstraints(min_length=1, max_length=MAX_TEXT_CHARS, pattern=r"\S")]
-CAPACITY = 2 * MAX_TEXTS
-"""Texts in flight before a 503: two full requests."""
-RESERVE = 64
-"""Texts of that capacity only requests of at most 64 texts may use (headline probes)."""
+WORK_WINDOW_S = 20.0
+"""Seconds of work the queue holds, at the measured speed (the timeout is 30 s)."""
+START_CAPACITY = 2 * MAX_TEXTS * 128
+"""Tokens in flight until the speed is measured: two full requests of full-length texts."""
+RESERVE_SHARE = 0.05
 
 
 @bentoml.service(
@@ -59,7 +67,8 @@ RESERVE = 64
 class SentimentService:
     def __init__(self) -> None:
         self.tag = "unresolved"
-        self.admission = Admission(capacity_from_env(CAPACITY), RESERVE)
+        self.admission = Admission(START_CAPACITY, int(RESERVE_SHARE * START_CAPACITY))
+        self.tokens_per_s: float | None = None
         self.slot = ModelSlot("sentiment", self._load, _warm_up, _degraded)
 
     def _load(self):
@@ -69,7 +78,24 @@ class SentimentService:
         limit_torch_threads()
         model = load_default(tag=tag)
         self.tag = "lexicon" if model.source == "lexicon" else model_dir("sentiment")[0]
+        self._size_queue(model)
         return model
+
+    def _size_queue(self, model) -> None:
+        """Measure this host's speed on mixed-length news (best of 3) and size the queue to
+        ``WORK_WINDOW_S`` seconds of it (or ``PREMARKET_SERVICE_QUEUE_CAPACITY`` tokens)."""
+        from models.sentiment.news_check import mixed_lengths
+
+        texts = mixed_lengths(64, seed=1)
+        model.predict(texts[:4])
+        best = min(_timed(model.predict, texts) for _ in range(3))
+        self.tokens_per_s = model.work_of(texts) / max(best, 1e-6)
+        capacity = capacity_from_env(max(1, int(self.tokens_per_s * WORK_WINDOW_S)))
+        self.admission.resize(capacity, int(RESERVE_SHARE * capacity))
+
+    def work_of(self, texts: list[str]) -> int:
+        """Tokens of work ``texts`` are (the queue's unit)."""
+        return self.slot.get().work_of(texts)
 
     def chars_scored(self) -> int | None:
         """How much of each text the model reads, in characters (None while loading): the
@@ -119,6 +145,12 @@ class SentimentService:
 
 
 SentimentService.add_asgi_middleware(guard.Guard, max_bytes=SENTIMENT_MAX_BODY)
+
+
+def _timed(call, texts: list[str]) -> float:
+    started = time.perf_counter()
+    call(texts)
+    return time.perf_counter() - started
 
 
 def _warm_up(model) -> None:

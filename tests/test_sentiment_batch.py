@@ -122,7 +122,9 @@ def test_service_scores_do_not_depend_on_the_batch(services):
     assert worst_difference(alone, together) <= TOLERANCE
 
 
-@pytest.mark.parametrize(("quantized", "bound"), [(True, 0.0), (False, 1e-6)], ids=["int8", "float"])
+@pytest.mark.parametrize(
+    ("quantized", "bound"), [(True, 0.0), (False, 1e-6)], ids=["int8", "float"]
+)
 def test_padding_to_width_buckets_changes_no_probability(tiny_models, quantized, bound):
     """Raw probabilities of 5-80 token news texts: in one mixed batch (several widths, padded
     with a mask) exactly as alone for int8, within 1e-6 for float."""

@@ -33,7 +33,8 @@ def post(url: str, body, path: str = "/predict", **kwargs) -> httpx.Response:
     """A request as a client sends it: waiting out a busy service's 503 (``serving.client``)."""
     content = body if isinstance(body, bytes) else json.dumps(body)
     kwargs.setdefault("headers", HEADERS)
-    return client_post(None, url + path, content=content, timeout=30, **kwargs)
+    kwargs.setdefault("timeout", 30)
+    return client_post(None, url + path, content=content, **kwargs)
 
 
 def original_body() -> dict:
@@ -437,3 +438,19 @@ def test_the_orchestrators_client_reads_the_model_time_the_service_reports(servi
     for dialect in ("flat", "modelscope"):
         compute_ms, wall_ms = asyncio.run(score(dialect))
         assert 0 < compute_ms <= wall_ms, (dialect, compute_ms, wall_ms)
+
+
+def test_a_full_request_of_the_longest_texts_finishes_in_time_or_is_refused_at_once(services):
+    """256 texts of 5,000 characters (each cut to what the model reads): answered well within
+    the 30-second timeout, or, on a host too slow for it, refused at once with 413 naming its
+    work and the measured speed; never a 504 after the timeout (issue 29)."""
+    url = services.urls["sentiment"]
+    limits = httpx.get(url + "/describe", timeout=30).json()["limits"]
+    assert limits["queue"]["unit"] == "tokens" and limits["tokens_per_s"] > 0
+    texts = [("Shares rose after the company beat estimates and raised its outlook. " * 80)[:5000]]
+    answer = post(url, {"texts": texts * MAX_TEXTS}, timeout=60)
+    assert answer.status_code in (200, 413), answer.text
+    if answer.status_code == 413:
+        assert "tokens of work" in answer.json()["error"] and "tokens/s here" in answer.text
+    else:
+        assert len(answer.json()) == MAX_TEXTS

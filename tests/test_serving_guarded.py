@@ -27,6 +27,7 @@ from pydantic import SecretStr
 from models import store
 from orchestrator.jobs.analysis import run_analysis
 from premarket.data import DEMO_AS_OF
+from serving.client import post
 from serving.launch import ServiceFailed, ServiceProcess, free_port
 from serving.samples import forecast_body, headlines
 
@@ -82,6 +83,7 @@ def guarded_sentiment(tiny_models, tmp_path_factory):
         "PREMARKET_SERVICE_SENTIMENT_TAG": tag,
         "PREMARKET_SERVICE_TOKEN": TOKEN,
         "PREMARKET_SERVICE_READ_TIMEOUT_S": "2",
+        "PREMARKET_SERVICE_QUEUE_CAPACITY": "4000",  # tokens of work (a small host's queue)
     }
     proc = ServiceProcess("sentiment", free_port(), env=env, log_dir=tmp)
     proc.start()
@@ -218,3 +220,19 @@ def test_a_run_names_the_lexicon_and_alerts_once(guarded_sentiment, services, tm
     (alert,) = [a for a in doc["alerts"] if a["level"] == "UNCALIBRATED"]
     assert "MSFT, TSLA: news scored by the lexicon fallback" in alert["message"]
     assert TOKEN not in json.dumps(doc)
+
+
+# -- work the service could never do in time: 413 before it starts (issue 29) -----------------
+
+
+def test_a_request_beyond_the_queue_is_refused_before_any_work(guarded_sentiment):
+    url = guarded_sentiment.url
+    describe = httpx.get(url + "/describe").json()["limits"]
+    assert describe["queue"]["capacity"] == 4000 and describe["queue"]["unit"] == "tokens"
+    big = ["Shares of the company rose after results beat estimates. " * 18] * 64
+    refused = post(None, url + "/call", json={"input": big}, headers=AUTH)
+    assert refused.status_code == 413, refused.text
+    message = refused.json()["Message"]
+    assert "tokens of work" in message and "at most 3,800 at once" in message
+    small = post(None, url + "/call", json={"input": big[:2]}, headers=AUTH)
+    assert small.status_code == 200, small.text

@@ -165,6 +165,15 @@ class SentimentClassifier:
                 probs[idx] = logits.float().softmax(-1).cpu()
         return probs
 
+    def work_of(self, texts: list[str]) -> int:
+        """The tokens a forward pass computes for ``texts`` (their padded widths): what the
+        service's queue counts, since a long text costs many times a short one."""
+        cut = MAX_CHARS_PER_TOKEN * self.max_length
+        ids = self.tokenizer(
+            [clean(t[:cut]) for t in texts], truncation=True, max_length=self.max_length
+        )["input_ids"]
+        return sum(self.width_of(len(row)) for row in ids)
+
     def width_of(self, length: int) -> int:
         """The padded width of a text of ``length`` tokens (a function of it alone)."""
         return min(self.max_length, -(-length // BUCKET_STEP) * BUCKET_STEP)
