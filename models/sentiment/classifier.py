@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import torch
+import transformers
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, PreTrainedModel
 
 from models.sentiment.labels import normalise
@@ -193,6 +194,9 @@ def _load_checkpoint(source: str | Path):
         raise SentimentModelError(f"{source}: no such checkpoint folder")
     else:
         where = str(source)
+    # A local load takes milliseconds: transformers' per-tensor progress bar is only noise in
+    # the service logs and the demo's output.
+    transformers.utils.logging.disable_progress_bar()
     try:
         tokenizer = AutoTokenizer.from_pretrained(where)
         model = AutoModelForSequenceClassification.from_pretrained(where, use_safetensors=True)
