@@ -31,6 +31,7 @@ from premarket.protocol import (
     ForecastResult,
     SentimentScores,
 )
+from serving.client import post
 from serving.samples import forecast_body, headlines
 
 pytestmark = pytest.mark.slow
@@ -234,8 +235,9 @@ def fuzz_settings(examples: int) -> settings:
 def send_all(
     client: httpx.Client, pool: ThreadPoolExecutor, url: str, contents: dict[str, bytes]
 ) -> dict[str, httpx.Response]:
-    """POST each path's body, concurrently; the answers by path."""
-    futures = {p: pool.submit(client.post, url + p, content=c) for p, c in contents.items()}
+    """POST each path's body, concurrently (a busy service's 503 waited out as it asks); the
+    answers by path."""
+    futures = {p: pool.submit(post, client, url + p, content=c) for p, c in contents.items()}
     return {p: f.result() for p, f in futures.items()}
 
 

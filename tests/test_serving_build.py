@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from serving.client import post
 from serving.image import CUDA_BASE_IMAGE
 from serving.launch import ROOT, ServiceProcess, free_port
 from serving.samples import forecast_body
@@ -121,7 +122,7 @@ def test_a_service_runs_from_the_exported_bento(bento, tmp_path):
         proc.wait_ready(timeout=180)
         stored = (bento / "models/nhits/latest").read_text().strip()
         assert httpx.get(proc.url + "/describe").json()["model"]["tag"] == f"nhits:{stored}"
-        answer = httpx.post(proc.url + "/predict", json=forecast_body()).json()
+        answer = post(None, proc.url + "/predict", json=forecast_body()).json()
         assert answer["success"] is True
         assert answer["model_used"] == "N-HITS (Backup)"
     finally:

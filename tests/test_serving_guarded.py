@@ -108,7 +108,7 @@ def test_corrupt_weights_are_never_ready_and_say_why(corrupt_nhits):
     assert health.status_code == 503 and health.json()["status"] == "failed"
     for path in ("/predict", "/call"):
         body = forecast_body("AAPL", 30) if path == "/predict" else {"input": forecast_body()}
-        response = httpx.post(proc.url + path, json=body)
+        response = post(None, proc.url + path, json=body)
         assert response.status_code == 503
         assert "not finite" in response.text
         assert STORE not in response.text and STORE not in json.dumps(described)
@@ -128,7 +128,7 @@ def test_the_lexicon_fallback_is_degraded_and_says_why(guarded_sentiment):
     assert health.status_code == 200
     assert health.json()["status"] == "degraded"
     assert health.json()["model"]["error"] == model["error"]
-    answer = httpx.post(url + "/call", json={"input": headlines()[:2]}, headers=AUTH)
+    answer = post(None, url + "/call", json={"input": headlines()[:2]}, headers=AUTH)
     assert answer.status_code == 200, answer.text
     assert {item["source"] for item in answer.json()["Data"]} == {"lexicon"}
 
@@ -141,17 +141,17 @@ def test_model_routes_need_the_token_and_probes_do_not(guarded_sentiment):
     body = {"text": headlines()[0]}
     wrong = {"Authorization": "Bearer not-the-token"}
     for headers in ({}, wrong, {"Authorization": TOKEN}, {"Authorization": f"Basic {TOKEN}"}):
-        flat = httpx.post(url + "/predict", json=body, headers=headers)
+        flat = post(None, url + "/predict", json=body, headers=headers)
         assert flat.status_code == 401, flat.text
         assert flat.json()["field"] == "authorization" and TOKEN not in flat.text
         assert flat.headers["WWW-Authenticate"] == "Bearer"
-        envelope = httpx.post(url + "/call", json={"input": body}, headers=headers)
+        envelope = post(None, url + "/call", json={"input": body}, headers=headers)
         assert envelope.status_code == 401 and envelope.json()["Code"] == 401
-        batch = httpx.post(url + "/classify_batch", json={"texts": ["x"]}, headers=headers)
+        batch = post(None, url + "/classify_batch", json={"texts": ["x"]}, headers=headers)
         assert batch.status_code == 401
     # With the token, the route's own internal batch call gets through too.
-    assert httpx.post(url + "/predict", json=body, headers=AUTH).status_code == 200
-    assert httpx.post(url + "/classify_batch", json={"texts": ["x"]}, headers=AUTH).is_success
+    assert post(None, url + "/predict", json=body, headers=AUTH).status_code == 200
+    assert post(None, url + "/classify_batch", json={"texts": ["x"]}, headers=AUTH).is_success
     for probe in ("/livez", "/readyz", "/health", "/metrics", "/describe"):
         assert httpx.get(url + probe).status_code == 200, probe
 

@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from premarket.protocol import MAX_TEXTS
+from serving.client import post
 from serving.samples import forecast_body, headlines
 
 pytestmark = pytest.mark.slow
@@ -118,7 +119,7 @@ def test_lone_surrogates_are_a_400_and_the_connection_survives(services, name):
 
 def test_a_surrogate_on_the_batch_route_is_a_400(services):
     url = services.urls["sentiment"]
-    response = httpx.post(url + "/classify_batch", content=b'{"texts": ["a\\ud800"]}')
+    response = post(None, url + "/classify_batch", content=b'{"texts": ["a\\ud800"]}')
     assert response.status_code == 400, response.text
 
 
@@ -135,7 +136,7 @@ def test_a_burst_of_300_clients_gets_answers_or_503s_never_500(services, name):
         if response.status_code == 503:
             assert int(response.headers["Retry-After"]) >= 1
             assert response.json()["field"] == "model"
-    assert httpx.post(services.urls[name] + "/predict", content=body).status_code == 200
+    assert post(None, services.urls[name] + "/predict", content=body).status_code == 200
 
 
 # -- 6. absurd magnitudes: a 400 naming the row ----------------------------------------------
@@ -159,11 +160,11 @@ ABSURD = {
 @pytest.mark.parametrize("name", FORECASTERS)
 def test_absurd_magnitudes_are_refused_naming_the_row(services, name, case):
     body, row = ABSURD[case]
-    flat = httpx.post(services.urls[name] + "/predict", json=body)
+    flat = post(None, services.urls[name] + "/predict", json=body)
     assert flat.status_code == 400, flat.text
     assert flat.json()["field"] == "sequence_data"
     assert flat.json()["error"].startswith(f"sequence_data: {row}: ")
-    envelope = httpx.post(services.urls[name] + "/call", json={"input": body}).json()
+    envelope = post(None, services.urls[name] + "/call", json={"input": body}).json()
     assert envelope["Data"]["field"] == "input.sequence_data"
     assert f"{row}:" in envelope["Message"]
 
@@ -174,12 +175,12 @@ def test_absurd_magnitudes_are_refused_naming_the_row(services, name, case):
 def test_the_batch_routes_refuse_empty_and_oversize_batches(services):
     url = services.urls["sentiment"]
     for texts in ([], ["headline"] * (MAX_TEXTS + 1)):
-        response = httpx.post(url + "/classify_batch", json={"texts": texts}, timeout=60)
+        response = post(None, url + "/classify_batch", json={"texts": texts}, timeout=60)
         assert response.status_code == 400, (len(texts), response.text)
-    assert httpx.post(url + "/classify_batch", json={"texts": ["Shares rise"]}).status_code == 200
+    assert post(None, url + "/classify_batch", json={"texts": ["Shares rise"]}).status_code == 200
     item = forecast_body("AAPL", 30)
     for items in ([], [item] * 65):
-        response = httpx.post(services.urls["tft"] + "/forecast_batch", json={"items": items})
+        response = post(None, services.urls["tft"] + "/forecast_batch", json={"items": items})
         assert response.status_code == 400, (len(items), response.text)
 
 
@@ -202,7 +203,7 @@ def test_a_wrong_method_is_a_json_405_in_the_callers_dialect(services, name):
 @pytest.mark.parametrize("name", FORECASTERS)
 def test_envelope_errors_name_fields_inside_input(services, name):
     body = {**forecast_body("AAPL", 30), "sequence_data": forecast_body()["sequence_data"][:1]}
-    answer = httpx.post(services.urls[name] + "/call", json={"input": body}).json()
+    answer = post(None, services.urls[name] + "/call", json={"input": body}).json()
     assert answer["Message"] == "Insufficient sequence data"
     assert answer["Data"]["field"] == "input.sequence_data"
 
@@ -213,14 +214,14 @@ def test_envelope_errors_name_fields_inside_input(services, name):
 @pytest.mark.parametrize("name", ALL)
 def test_the_original_paths_are_served(services, name):
     url = services.urls[name]
-    at_root = httpx.post(url + "/", json=body_of(name))  # the model URL itself, flat
+    at_root = post(None, url + "/", json=body_of(name))  # the model URL itself, flat
     assert at_root.status_code == 200, at_root.text
-    predicted = httpx.post(url + "/predict", json=body_of(name)).json()
+    predicted = post(None, url + "/predict", json=body_of(name)).json()
     assert set(at_root.json()) == set(predicted)
     if name != "sentiment":
         assert at_root.json()["forecast_path"] == predicted["forecast_path"]
-    envelope = httpx.post(
-        url + "/api-inference/v1/models/premarket/x", json={"input": body_of(name)}
+    envelope = post(
+        None, url + "/api-inference/v1/models/premarket/x", json={"input": body_of(name)}
     )
     assert envelope.status_code == 200 and envelope.json()["Success"] is True
     health = httpx.get(url + "/health")

@@ -7,7 +7,6 @@ import os
 import re
 from pathlib import Path
 
-import httpx
 import numpy as np
 import pandas as pd
 import pytest
@@ -15,6 +14,7 @@ import pytest
 from models import store
 from models.nhits.cli import main as nhits_main
 from models.tft.cli import main as tft_main
+from serving.client import post
 
 pytestmark = pytest.mark.slow
 
@@ -86,7 +86,7 @@ def test_train_on_a_csv_universe_and_serve_the_new_tag(tmp_path: Path, capsys) -
         proc.start()
         try:
             proc.wait_ready(timeout=180)
-            answer = httpx.post(proc.url + "/predict", json=body, timeout=60).json()
+            answer = post(None, proc.url + "/predict", json=body, timeout=60).json()
         finally:
             proc.stop()
         assert answer["success"] is True, answer
