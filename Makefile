@@ -13,7 +13,7 @@ export HF_HUB_OFFLINE ?= 1
 export TRANSFORMERS_OFFLINE ?= 1
 export PYTHONHASHSEED ?= 0
 
-.PHONY: install demo test bench serve lint models clean postgres-server chromium cron systemd
+.PHONY: install demo test test-scenarios bench serve lint models clean postgres-server chromium cron systemd
 
 install: $(STAMP)
 
@@ -37,7 +37,11 @@ demo: models chromium
 	$(BIN)/python -m serving.launch --run-demo
 
 test: install postgres-server chromium cron systemd
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -m "not scenario" --durations=20
+
+## The end-to-end scenarios (marked `scenario`): .ci/run runs them after `make test`.
+test-scenarios: install postgres-server chromium cron systemd
+	$(BIN)/python -m pytest -q -m scenario --durations=10
 
 ## The PostgreSQL server binaries (initdb, pg_ctl) that the tests start a throwaway cluster
 ## from (tests/postgres.py); installs the Debian package `postgresql` where they are missing.

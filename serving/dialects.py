@@ -74,6 +74,9 @@ def parse_json(body: bytes) -> Any:
         return json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ServiceError(400, "body", f"is not valid JSON ({exc})") from None
+    except ValueError as exc:  # an integer literal past Python's 4,300-digit conversion limit
+        reason = str(exc).split(";")[0]
+        raise ServiceError(400, "body", f"holds a number that cannot be read ({reason})") from None
     except RecursionError:  # e.g. 100 KB of "[": the decoder's stack, not the service, gives out
         raise ServiceError(400, "body", "is nested too deeply to be read as JSON") from None
 

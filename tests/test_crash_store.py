@@ -176,6 +176,7 @@ def test_a_run_killed_inside_its_write_leaves_no_half_run_and_the_slot_reruns(tm
 
 
 @pytest.mark.slow
+@pytest.mark.scenario
 def test_kills_at_random_times_never_lose_a_committed_run(tmp_path):
     db = tmp_path / "runs.db"
     first = run_slot(tmp_path, "06:30")

@@ -74,6 +74,7 @@ def far_from_now(now: datetime) -> str:
     return f"{max((180, 360, 540), key=distance) // 60:02d}:00"
 
 
+@pytest.mark.scenario
 def test_debian_cron_runs_the_printed_line(tmp_path: Path, cron_daemon) -> None:
     never_due = far_from_now(datetime.now(NEW_YORK))  # no slot due: no live run is attempted
     env_file = tmp_path / "premarket.env"

@@ -15,6 +15,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.slow
+@pytest.mark.scenario
 def test_base_install_has_cli_and_no_heavy_stack(tmp_path: Path) -> None:
     source = tmp_path / "src"
     files = subprocess.run(

@@ -33,6 +33,7 @@ def demo_env(tiny_models, tmp_path) -> dict[str, str]:
     return env
 
 
+@pytest.mark.scenario
 @pytest.mark.usefixtures("require_chromium")
 def test_the_demo_ends_with_every_server_stopped(demo_env, tmp_path):
     log = tmp_path / "demo.log"

@@ -49,6 +49,7 @@ def launch_env(tmp_path) -> dict[str, str]:
 
 
 @pytest.mark.timeout(900)
+@pytest.mark.scenario
 @pytest.mark.parametrize(
     "sig", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP], ids=lambda sig: sig.name
 )

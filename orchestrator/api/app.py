@@ -28,7 +28,7 @@ from orchestrator.api.analyze_request import AnalyzeRequest
 from orchestrator.api.dashboard import mount_dashboard
 from orchestrator.api.guard import BodyError, access_log_config, read_body
 from orchestrator.common.clock import new_york_date, utc_now
-from orchestrator.data.calendar import calendar_of
+from orchestrator.data.calendar import calendar_of, out_of_range
 from orchestrator.documents.run import RunResult
 from orchestrator.forecast.breaker import TARGETS, breaker_states
 from orchestrator.storage.store import Store
@@ -205,6 +205,8 @@ def create_app(
     async def analyze(request: Request) -> JSONResponse:
         authorize(request)  # before a byte of the body is read (orchestrator.api.guard)
         body = await read_body(request, AnalyzeRequest) or AnalyzeRequest()
+        if body.as_of and (why := out_of_range(body.as_of, new_york_date(clock()))):
+            raise ApiError(422, f"as_of: {why}", "as_of")
         if lock.locked():
             raise ApiError(409, "a run is already in progress; try again when it ends")
 
@@ -259,8 +261,11 @@ def create_app(
         ),
         replays: bool = Query(False, description="Replayed mornings instead of live runs."),  # noqa: B008
     ) -> dict:
+        day = _parse_date(as_of, "as_of", None)
+        if day is not None and (why := out_of_range(day, new_york_date(clock()))):
+            raise ApiError(422, f"as_of: {why}", "as_of")
         scores = accuracy.scores(modes=("replay",) if replays else ("live",))
-        return accuracy_document(scores, calendar, _parse_date(as_of, "as_of", None))
+        return accuracy_document(scores, calendar, day)
 
     mount_dashboard(
         app, settings=settings, store=store, calendar=calendar, clock=clock, health=health

@@ -50,8 +50,10 @@ async def read_body(request: Request, model: type[M]) -> M | None:
         return None
     try:
         data = json.loads(raw)
-    except ValueError as exc:  # also a body that is not UTF-8
+    except ValueError as exc:  # also a body that is not UTF-8, or a 5,000-digit integer
         raise BodyError(422, f"body: not valid JSON ({str(exc).splitlines()[0]})", "body") from None
+    except RecursionError:  # e.g. 60,000 nested "[": the decoder's stack gives out, not the API
+        raise BodyError(422, "body: nested too deeply to be read as JSON", "body") from None
     try:
         return model.model_validate(data)
     except ValidationError as exc:

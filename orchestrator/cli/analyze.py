@@ -57,6 +57,8 @@ def run(args: argparse.Namespace) -> int:
     symbols = [s for group in args.symbols for s in group] if args.symbols else None
     if symbols is None and args.prices:  # the file's own symbols, not the default universe
         symbols = _file_symbols(args.prices)
+    if args.as_of is not None:
+        check_as_of(args.as_of)
     if args.offline and args.as_of is not None:
         _check_within_file(settings.prices_csv, args.as_of)
     result = asyncio.run(
@@ -78,6 +80,15 @@ def run(args: argparse.Namespace) -> int:
     for reason in result.degraded:
         print(f"premarket: degraded: {reason}", file=sys.stderr)
     return exits.of_status(result.status, bool(result.degraded))
+
+
+def check_as_of(day: date) -> None:
+    """The API's rule for a replayed morning (``data.calendar.out_of_range``): a usage error."""
+    from orchestrator.common.clock import new_york_date, utc_now
+    from orchestrator.data.calendar import out_of_range
+
+    if why := out_of_range(day, new_york_date(utc_now())):
+        raise UsageError(f"--as-of: {why}")
 
 
 def _check_within_file(prices: Path | None, as_of: date) -> None:

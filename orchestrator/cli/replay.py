@@ -15,7 +15,7 @@ import argparse
 import asyncio
 
 from orchestrator.cli import exits
-from orchestrator.cli.analyze import _check_within_file, _file_symbols, _symbols
+from orchestrator.cli.analyze import _check_within_file, _file_symbols, _symbols, check_as_of
 from orchestrator.cli.args import add_price_source, iso_date, settings_for, table_console
 
 
@@ -45,6 +45,7 @@ def run(args: argparse.Namespace) -> int:
         raise exits.UsageError(f"--mornings: {args.mornings} is not between 1 and 250")
     args.offline = True
     settings = settings_for(args)
+    check_as_of(args.until)
     _check_within_file(settings.prices_csv, args.until)
     symbols = [s for group in args.symbols for s in group] if args.symbols else None
     if symbols is None and args.prices:

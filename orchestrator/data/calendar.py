@@ -27,6 +27,7 @@ from orchestrator.common.clock import utc_now
 from premarket.settings import Settings
 
 CALENDAR_START = "2000-01-03"
+FIRST_DAY = date.fromisoformat(CALENDAR_START)
 CALENDAR_YEARS_AHEAD = 2
 SETTLE = timedelta(minutes=30)
 """How long after the close a day's closing price is taken as final (closing auction prints)."""
@@ -39,6 +40,16 @@ def parse_slot_time(text: str) -> time:
         return time(int(hours), int(minutes))
     except ValueError:
         raise ValueError(f"slot {text!r}: expected HH:MM, e.g. 06:30") from None
+
+
+def out_of_range(day: date, today: date) -> str | None:
+    """Why ``day`` is no date to replay or score up to (None: it is one): before the first
+    session the calendar holds, or after today's New York date. The CLI and the API share it."""
+    if day < FIRST_DAY:
+        return f"{day} is before {FIRST_DAY}, the first session the calendar holds"
+    if day > today:
+        return f"{day} is after today ({today} in New York)"
+    return None
 
 
 @lru_cache(maxsize=4)

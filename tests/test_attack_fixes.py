@@ -1,0 +1,81 @@
+"""Findings of the second attack (issue 33) fixed so far: each through the real services or API.
+
+M7: an integer literal past Python's 4,300-digit conversion limit was a 500 on all three
+services; L2: 60,000 nested ``[`` in a ``POST /analyze`` body with a valid token was a 500.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+import pytest
+from test_api import make_settings
+
+from orchestrator.api.app import create_app
+from serving.client import post
+
+TOKEN = "t" * 32
+
+
+@pytest.mark.parametrize("name", ["tft", "nhits", "sentiment"])
+def test_a_huge_integer_literal_is_a_400_naming_the_body(services, name):
+    body = b'{"input": ' + b"9" * 5000 + b"}"
+    for path in ("/predict", "/call"):
+        answer = post(None, services.urls[name] + path, content=body, timeout=30)
+        assert answer.status_code == 400, answer.text
+        assert "cannot be read" in answer.text and "4300 digits" in answer.text
+
+
+def test_a_deeply_nested_analyze_body_is_a_422(tmp_path):
+    settings = make_settings(tmp_path, api={"token": TOKEN})
+
+    async def send() -> httpx.Response:
+        transport = httpx.ASGITransport(app=create_app(settings))
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            return await client.post(
+                "/analyze",
+                content=b"[" * 60_000,
+                headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"},
+            )
+
+    answer = asyncio.run(send())
+    assert answer.status_code == 422 and "nested too deeply" in answer.json()["error"]
+
+
+@pytest.mark.parametrize(
+    ("path", "method", "body", "why"),
+    [
+        ("/analyze", "post", {"as_of": "1999-06-01"}, "before 2000-01-03"),
+        ("/analyze", "post", {"as_of": "9999-12-30"}, "after today"),
+        ("/analyze", "post", {"as_of": "2199-12-31"}, "after today"),
+        ("/accuracy?as_of=1999-12-31&replays=true", "get", None, "before 2000-01-03"),
+        ("/accuracy?as_of=2262-04-10", "get", None, "after today"),
+    ],
+)
+def test_dates_outside_the_calendar_are_refused_by_name(tmp_path, path, method, body, why):
+    """M6, M8: one rule for the CLI and the API; nothing stored, nothing computed."""
+    settings = make_settings(tmp_path, api={"token": TOKEN})
+
+    async def send() -> httpx.Response:
+        transport = httpx.ASGITransport(app=create_app(settings))
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            headers = {"Authorization": f"Bearer {TOKEN}"}
+            if method == "post":
+                return await client.post(path, json=body, headers=headers)
+            return await client.get(path)
+
+    answer = asyncio.run(send())
+    assert answer.status_code == 422 and answer.json()["field"] == "as_of", answer.text
+    assert why in answer.json()["error"]
+
+
+def test_the_cli_refuses_the_same_dates(tmp_path, monkeypatch, capsys):
+    from orchestrator.cli.main import main
+
+    monkeypatch.setenv("PREMARKET_DATABASE_URL", f"sqlite:///{tmp_path / 'p.db'}")
+    assert main(["analyze", "--offline", "--as-of", "1999-12-31"]) == 2
+    assert "--as-of: 1999-12-31 is before 2000-01-03" in capsys.readouterr().err
+    assert main(["replay", "--until", "2199-12-31"]) == 2
+    assert "after today" in capsys.readouterr().err
+    assert not (tmp_path / "p.db").exists()
