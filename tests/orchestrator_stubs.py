@@ -15,7 +15,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -221,9 +221,15 @@ class Recorder(_Server):
 class YahooStub(_Server):
     """The Yahoo chart API and RSS feed for a few symbols, in Yahoo's JSON and RSS 2.0."""
 
-    def __init__(self, bars: dict[str, list[tuple]], rss: dict[str, str]) -> None:
+    def __init__(
+        self,
+        bars: dict[str, list[tuple]],
+        rss: dict[str, str],
+        mangle: dict[str, Callable[[dict], None]] | None = None,
+    ) -> None:
         self.bars = bars  # symbol -> [(unix seconds, o, h, l, c, v) or with None prices]
         self.rss = rss
+        self.mangle = mangle or {}  # symbol -> edits its chart result in place (malformed)
         super().__init__()
 
     def handle(self, method: str, path: str, raw: bytes) -> tuple[int, Any, str]:
@@ -258,6 +264,8 @@ class YahooStub(_Server):
                 "timestamp": [r[0] for r in rows],
                 "indicators": {"quote": [quote], "adjclose": [{"adjclose": quote["close"]}]},
             }
+            if symbol in self.mangle:
+                self.mangle[symbol](result)
             return 200, {"chart": {"result": [result], "error": None}}, "application/json"
         if parsed.path == "/rss/2.0/headline":
             return 200, self.rss.get(query.get("s", ""), "").encode(), "application/rss+xml"

@@ -79,3 +79,51 @@ def test_the_cli_refuses_the_same_dates(tmp_path, monkeypatch, capsys):
     assert main(["replay", "--until", "2199-12-31"]) == 2
     assert "after today" in capsys.readouterr().err
     assert not (tmp_path / "p.db").exists()
+
+
+def _set(path: tuple, value):
+    def mangle(result: dict) -> None:
+        target = result
+        for key in path[:-1]:
+            target = target[key]
+        target[path[-1]] = value
+
+    return mangle
+
+
+@pytest.mark.parametrize(
+    "mangle",
+    [
+        lambda r: r["timestamp"].__setitem__(-1, 1e20),  # OverflowError
+        lambda r: r["indicators"]["quote"][0]["close"].__setitem__(-1, "abc"),
+        _set(("meta", "exchangeTimezoneName"), "../../../../etc/passwd"),
+        _set(("meta",), ["a", "list"]),
+        lambda r: r["indicators"]["quote"][0]["open"].__setitem__(-1, [1.0, 2.0]),
+    ],
+    ids=["timestamp 1e20", "close abc", "zone a path", "meta a list", "a list for a price"],
+)
+def test_one_malformed_symbol_fails_alone_in_a_live_run(tmp_path, mangle):
+    """H3: one symbol's malformed chart answer fails that symbol only (status partial)."""
+    from datetime import UTC, datetime, timedelta
+
+    from orchestrator_stubs import DEAD_URL, YahooStub, make_settings
+
+    from orchestrator.jobs.analysis import run_analysis
+
+    day = datetime.now(UTC).date() - timedelta(days=1)
+    stamp = int(datetime(day.year, day.month, day.day, 14, 30, tzinfo=UTC).timestamp())
+    rows = [
+        (stamp - k * 86400, 100 + k * 0.1, 101 + k * 0.1, 99 + k * 0.1, 100.2 + k * 0.1, 1e6)
+        for k in range(90, 0, -1)
+    ]
+    yahoo = YahooStub({"GOOD": rows, "BAD": rows}, {}, mangle={"BAD": mangle})
+    try:
+        settings = make_settings(tmp_path, DEAD_URL, DEAD_URL, DEAD_URL)
+        settings.yahoo_chart_url = yahoo.url + "/v8/finance/chart/{symbol}"
+        settings.yahoo_rss_url = yahoo.url + "/rss/2.0/headline"
+        result = asyncio.run(run_analysis(settings, symbols=["GOOD", "BAD"]))
+    finally:
+        yahoo.stop()
+    assert result.status == "partial" and list(result.signals) == ["GOOD"]
+    (error,) = [e for e in result.errors if e.symbol == "BAD"]
+    assert error.stage == "market_data" and error.error.startswith("BAD: Yahoo chart answer")

@@ -248,8 +248,25 @@ class YahooMarketData:
         return [(d, o, c) for d, o, c in rows if start <= d <= end]
 
 
+UNREADABLE = (ValueError, TypeError, OverflowError, AttributeError, KeyError, IndexError, OSError)
+"""What a malformed chart answer raises while it is read (a timestamp of 1e20, a close of
+"abc", ``meta`` as a list, a zone name that is a path): that symbol's bars are unusable."""
+
+
 def _parse_chart(symbol: str, result: dict, end: date) -> Bars:
-    """Rows with a missing price are dropped; dates are the exchange's local trading days."""
+    """Rows with a missing price are dropped; dates are the exchange's local trading days. A
+    malformed answer fails this symbol with one line, never the run."""
+    try:
+        return _chart_rows(symbol, result, end)
+    except MarketDataError:
+        raise
+    except UNREADABLE as exc:
+        raise MarketDataError(
+            f"{symbol}: Yahoo chart answer unreadable ({type(exc).__name__})"
+        ) from None
+
+
+def _chart_rows(symbol: str, result: dict, end: date) -> Bars:
     from zoneinfo import ZoneInfo
 
     try:
