@@ -127,3 +127,87 @@ def test_one_malformed_symbol_fails_alone_in_a_live_run(tmp_path, mangle):
     assert result.status == "partial" and list(result.signals) == ["GOOD"]
     (error,) = [e for e in result.errors if e.symbol == "BAD"]
     assert error.stage == "market_data" and error.error.startswith("BAD: Yahoo chart answer")
+
+
+class _Drip:
+    """A server that answers every request with headers, then one byte every 0.2 s, forever
+    (until the client hangs up). A POST first looks in the store for ``run_id`` rows."""
+
+    def __init__(self, database) -> None:
+        import sqlite3
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.stored_when_alerted: list[int] = []
+        stop = self.stop_event = threading.Event()
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args) -> None:
+                pass
+
+            def _drip(self) -> None:
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", "1000000")
+                self.end_headers()
+                while not stop.is_set():
+                    try:
+                        self.wfile.write(b" ")
+                        self.wfile.flush()
+                    except OSError:
+                        return
+                    stop.wait(0.2)
+
+            def do_GET(self) -> None:
+                self._drip()
+
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                with sqlite3.connect(database) as db:
+                    outer.stored_when_alerted.append(
+                        db.execute("select count(*) from runs").fetchone()[0]
+                    )
+                self._drip()
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.stop_event.set()
+        self.server.shutdown()
+
+
+def test_dripping_upstreams_and_webhook_end_in_time_and_the_run_is_stored_first(tmp_path):
+    """H4: a chart API, an RSS feed and a webhook that send a byte every 0.2 s: the run ends
+    (each call has a whole-call deadline), and it was stored before the alert went out."""
+    from orchestrator_stubs import DEAD_URL, make_settings
+    from pydantic import SecretStr
+
+    from orchestrator.jobs.analysis import run_analysis
+    from orchestrator.storage.store import Store
+
+    database = tmp_path / "drip.db"
+    Store(f"sqlite:///{database}").close()  # the schema, so the webhook can look
+    drip = _Drip(database)
+    try:
+        settings = make_settings(tmp_path, DEAD_URL, DEAD_URL, DEAD_URL)
+        settings.database_url = f"sqlite:///{database}"
+        settings.yahoo_chart_url = drip.url + "/v8/finance/chart/{symbol}"
+        settings.yahoo_rss_url = drip.url + "/rss"
+        settings.alerts.webhook_url = SecretStr(drip.url + "/hook")
+        settings.alerts.timeout_s, settings.alerts.tries = 1.0, 1
+        result = asyncio.run(run_analysis(settings, symbols=["DRIP"]))
+    finally:
+        drip.close()
+    assert result.status == "failed"
+    assert any("sent no complete answer within 10 s" in e.error for e in result.errors)
+    (failed,) = [a for a in result.alerts if a.level == "RUN_FAILED"]
+    assert failed.delivered == [] and "no complete answer within 1 s" in failed.errors["webhook"]
+    assert drip.stored_when_alerted and all(n == 1 for n in drip.stored_when_alerted)
+    store = Store(settings.database_url)
+    stored = store.run_for_date(result.business_date)
+    store.close()
+    assert stored is not None and stored.alerts and stored.alerts[0].level == "RUN_FAILED"

@@ -64,11 +64,13 @@ def test_exit_statuses_ok_partial_failed_and_usage(tmp_path: Path, env) -> None:
     assert partial.returncode == 3 and "FOOBAR" in partial.stdout
     failed = run_cli(tmp_path, *base, "--symbols", "FOOBAR", env=variables)
     assert failed.returncode == 1
-    beyond = run_cli(tmp_path, "analyze", "--offline", "--as-of", "2030-01-01", env=variables)
+    beyond = run_cli(tmp_path, "analyze", "--offline", "--as-of", "2024-06-03", env=variables)
     assert beyond.returncode == 2 and beyond.stdout == ""
     assert beyond.stderr.strip() == (
-        f"premarket: --as-of 2030-01-01 is after the last date in {PRICES_CSV.name} (2023-12-29)"
+        f"premarket: --as-of 2024-06-03 is after the last date in {PRICES_CSV.name} (2023-12-29)"
     )
+    future = run_cli(tmp_path, "analyze", "--offline", "--as-of", "2999-01-01", env=variables)
+    assert future.returncode == 2 and "--as-of: 2999-01-01 is after today" in future.stderr
     assert "3 partial" in run_cli(tmp_path, "analyze", "--help").stdout
 
 

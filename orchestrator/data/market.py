@@ -207,16 +207,21 @@ class YahooMarketData:
         period2 = int(
             datetime.combine(end + timedelta(days=1), datetime.min.time(), UTC).timestamp()
         )
-        try:
-            response = await self.client.get(
-                self.url_template.format(symbol=quote(symbol, safe="")),  # ^GSPC, EURUSD=X
-                params={"period1": period1, "period2": period2, "interval": "1d"},
-                headers={"User-Agent": USER_AGENT},
-                timeout=self.timeout_s,
-            )
+        try:  # a deadline for the whole call: httpx's timeout restarts with every byte received
+            async with asyncio.timeout(self.timeout_s):
+                response = await self.client.get(
+                    self.url_template.format(symbol=quote(symbol, safe="")),  # ^GSPC, EURUSD=X
+                    params={"period1": period1, "period2": period2, "interval": "1d"},
+                    headers={"User-Agent": USER_AGENT},
+                    timeout=self.timeout_s,
+                )
         except httpx.HTTPError as exc:
             raise MarketDataError(
                 f"{symbol}: Yahoo chart API unreachable ({type(exc).__name__})"
+            ) from None
+        except TimeoutError:
+            raise MarketDataError(
+                f"{symbol}: Yahoo chart API sent no complete answer within {self.timeout_s:g} s"
             ) from None
         try:
             chart = response.json()["chart"]

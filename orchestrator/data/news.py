@@ -154,15 +154,20 @@ class YahooNews:
         self.timeout_s = timeout_s
 
     async def headlines(self, symbol: str, since: datetime, until: datetime) -> list[Article]:
-        try:
-            response = await self.client.get(
-                self.url,
-                params={"s": symbol, "region": "US", "lang": "en-US"},
-                headers={"User-Agent": "Mozilla/5.0 (premarket orchestrator)"},
-                timeout=self.timeout_s,
-            )
+        try:  # a deadline for the whole call: httpx's timeout restarts with every byte received
+            async with asyncio.timeout(self.timeout_s):
+                response = await self.client.get(
+                    self.url,
+                    params={"s": symbol, "region": "US", "lang": "en-US"},
+                    headers={"User-Agent": "Mozilla/5.0 (premarket orchestrator)"},
+                    timeout=self.timeout_s,
+                )
         except httpx.HTTPError as exc:
             raise NewsError(f"{symbol}: Yahoo RSS unreachable ({type(exc).__name__})") from None
+        except TimeoutError:
+            raise NewsError(
+                f"{symbol}: Yahoo RSS sent no complete answer within {self.timeout_s:g} s"
+            ) from None
         if response.is_error:
             raise NewsError(f"{symbol}: Yahoo RSS answered HTTP {response.status_code}")
         articles = parse_rss(response.text)

@@ -215,14 +215,6 @@ async def run_analysis(
             store = None
             result.errors.append(RunError(symbol="*", stage="store", error=_describe(exc)))
             result.status = "failed"
-        result.alerts = await dispatch(
-            alerts, sender=sender, store=store, business_date=business_date
-        )
-        result.errors += [  # a dead channel is news too: it shows in the errors and the summary
-            RunError(symbol=a.symbol, stage="alerts", error=f"{a.level} not delivered: {why}")
-            for a in result.alerts
-            for why in (a.errors or {}).values()
-        ]
         result.degraded = degraded_reasons(result)
         result.breakers = board.states()
         try:
@@ -231,24 +223,50 @@ async def run_analysis(
             result.errors.append(RunError(symbol="*", stage="breakers", error=_describe(exc)))
         result.performance_metrics.latency_ms["total_ms"] = elapsed_ms(t0)
         result.cost = run_cost(result, settings, sentiment_compute_ms=run.sentiment_compute_ms)
+        # Stored before any alert goes out: a channel that hangs (or a kill meanwhile) cannot
+        # lose the run. The alert records are added to the stored document afterwards.
+        saved = await _save(store, result)
+        result.alerts = await dispatch(
+            alerts, sender=sender, store=store, business_date=business_date
+        )
+        if store is not None and not saved:
+            failed = Alert(RUN_FAILED, "*", RUN_FAILED, _failure_message(result))
+            result.alerts += await dispatch(
+                _stamped([failed], result, settings),
+                sender=sender,
+                store=None,
+                business_date=business_date,
+            )
+        result.errors += [  # a dead channel is news too: it shows in the errors and the summary
+            RunError(symbol=a.symbol, stage="alerts", error=f"{a.level} not delivered: {why}")
+            for a in result.alerts
+            for why in (a.errors or {}).values()
+        ]
+        result.degraded = degraded_reasons(result)
         if store is not None:
             try:
-                await asyncio.to_thread(store.save_run, result)  # never block the API's loop
-                await asyncio.to_thread(store.purge, settings.retention_days)
+                if saved:
+                    await asyncio.to_thread(store.update_run, result)
+                    await asyncio.to_thread(store.purge, settings.retention_days)
             except Exception as exc:
                 result.errors.append(RunError(symbol="*", stage="store", error=_describe(exc)))
-                result.status = "failed"
-                failed = Alert(RUN_FAILED, "*", RUN_FAILED, _failure_message(result))
-                result.alerts += await dispatch(
-                    _stamped([failed], result, settings),
-                    sender=sender,
-                    store=None,
-                    business_date=business_date,
-                )
             finally:
                 if own_store:
                     store.close()
     return result
+
+
+async def _save(store: Store | None, result: RunResult) -> bool:
+    """Store the run off the event loop; a failure marks it failed and says why."""
+    if store is None:
+        return False
+    try:
+        await asyncio.to_thread(store.save_run, result)
+    except Exception as exc:
+        result.errors.append(RunError(symbol="*", stage="store", error=_describe(exc)))
+        result.status = "failed"
+        return False
+    return True
 
 
 def _stamped(alerts: list[Alert], result: RunResult, settings: Settings) -> list[Alert]:

@@ -87,10 +87,16 @@ class AlertSender:
             )
 
     async def _post(self, channel: str, url: str, body: dict) -> None:
-        try:
-            response = await self.http.post(url, json=body, timeout=self.settings.timeout_s)
+        deadline = self.settings.timeout_s
+        try:  # for the whole call: a webhook that drips a byte at a time must not hold the run
+            async with asyncio.timeout(deadline):
+                response = await self.http.post(url, json=body, timeout=deadline)
         except httpx.HTTPError as exc:
             raise CallError("unreachable", f"{channel}: {type(exc).__name__}") from None
+        except TimeoutError:
+            raise CallError(
+                "unreachable", f"{channel}: no complete answer within {deadline:g} s"
+            ) from None
         if response.is_error:
             raise CallError(
                 kind_of_status(response.status_code),
@@ -113,10 +119,13 @@ class AlertSender:
         message["From"] = self.settings.email_from
         message["To"] = ", ".join(self.settings.email_to)
         message.set_content(body(alert))
+        deadline = self.settings.timeout_s
         try:
-            await asyncio.to_thread(self._smtp_send, message)
+            await asyncio.wait_for(asyncio.to_thread(self._smtp_send, message), deadline)
         except (smtplib.SMTPException, OSError) as exc:
             raise CallError("unreachable", f"email: {type(exc).__name__}") from None
+        except TimeoutError:
+            raise CallError("unreachable", f"email: no answer within {deadline:g} s") from None
 
     def _smtp_send(self, message: EmailMessage) -> None:
         s = self.settings

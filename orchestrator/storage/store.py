@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import case, delete, exists, insert, select
+from sqlalchemy import case, delete, exists, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from orchestrator.common.clock import new_york_date, utc_now
@@ -67,6 +67,16 @@ class Store:
             )
             if rows:
                 conn.execute(insert(forecasts), rows)
+
+    def update_run(self, result: RunResult) -> None:
+        """Rewrite a stored run's document and status (its alert records come after it is
+        stored: ``jobs.analysis``)."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(runs)
+                .where(runs.c.run_id == result.run_id)
+                .values(status=result.status, document=result.to_document())
+            )
 
     def mode_shown(self, replays: bool | None = None) -> str:
         """Which runs "latest" and "recent" mean: replays when asked (``replays=True``), live
