@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any
@@ -136,6 +137,18 @@ class Settings(BaseSettings):
         if info.field_name == "yahoo_chart_url" and "{symbol}" not in value:
             raise ValueError(f"{value!r} lacks the {{symbol}} placeholder")
         return http_url(value)
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str) -> str:
+        """A URL SQLAlchemy can read (``dialect[+driver]://...``), refused at load, not at the
+        first run (which could then not even record that it failed)."""
+        if not re.fullmatch(r"[A-Za-z][A-Za-z0-9+]*://.*", value):
+            raise ValueError(
+                "not a database URL; e.g. sqlite:///premarket.db or "
+                "postgresql+psycopg://user@host/premarket"
+            )
+        return value
 
     @field_validator("symbols", mode="before")
     @classmethod

@@ -7,6 +7,7 @@ services; L2: 60,000 nested ``[`` in a ``POST /analyze`` body with a valid token
 from __future__ import annotations
 
 import asyncio
+from datetime import date
 
 import httpx
 import pytest
@@ -211,3 +212,31 @@ def test_dripping_upstreams_and_webhook_end_in_time_and_the_run_is_stored_first(
     stored = store.run_for_date(result.business_date)
     store.close()
     assert stored is not None and stored.alerts and stored.alerts[0].level == "RUN_FAILED"
+
+
+def test_a_store_that_cannot_be_opened_still_sends_run_failed(tmp_path):
+    """M1: the database cannot be opened (its folder is a file): the run says so and the
+    RUN_FAILED alert still goes out; a URL that is no database URL is refused at load."""
+    from orchestrator_stubs import DEAD_URL, Recorder
+    from orchestrator_stubs import make_settings as stub_settings
+    from pydantic import SecretStr
+
+    from orchestrator.jobs.analysis import run_analysis
+    from premarket.settings import Settings
+
+    (tmp_path / "blocked").write_text("a file where the database's folder should be")
+    hook = Recorder()
+    try:
+        settings = stub_settings(tmp_path, DEAD_URL, DEAD_URL, DEAD_URL)
+        settings.database_url = f"sqlite:///{tmp_path / 'blocked' / 'p.db'}"
+        settings.alerts.webhook_url = SecretStr(hook.url + "/hook")
+        result = asyncio.run(
+            run_analysis(settings, symbols=["MSFT"], as_of=date(2022, 9, 20), offline=True)
+        )
+    finally:
+        hook.stop()
+    assert result.status == "failed" and any(e.stage == "store" for e in result.errors)
+    (alert,) = [a for a in result.alerts if a.level == "RUN_FAILED"]
+    assert alert.delivered == ["webhook"] and hook.received
+    with pytest.raises(ValueError, match="not a database URL"):
+        Settings(database_url="notaurl")

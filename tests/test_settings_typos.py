@@ -59,6 +59,8 @@ def premarket(tmp_path: Path, *args: str, env: dict | None = None) -> subprocess
         (None, {"PREMARKET_ALERTS_SLACK_WEBHOOK_URL": "https://example.invalid/x"}, ["crontab"],
          "did you mean PREMARKET_ALERTS__SLACK_WEBHOOK_URL"),
         (None, {"PREMARKET_API_TOKEN": "s3cret"}, ["crontab"], "did you mean PREMARKET_API__TOKEN"),
+        # issue 33 M1: a database URL that is none was exit 1 at the first run
+        (None, {"PREMARKET_DATABASE_URL": "notaurl"}, ["analyze", "--offline"], "database_url"),
     ],
 )  # fmt: skip
 def test_a_typo_is_one_line_naming_the_setting(

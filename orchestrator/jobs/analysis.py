@@ -229,7 +229,7 @@ async def run_analysis(
         result.alerts = await dispatch(
             alerts, sender=sender, store=store, business_date=business_date
         )
-        if store is not None and not saved:
+        if not saved and not any(a.level == RUN_FAILED for a in alerts):  # e.g. no store at all
             failed = Alert(RUN_FAILED, "*", RUN_FAILED, _failure_message(result))
             result.alerts += await dispatch(
                 _stamped([failed], result, settings),
