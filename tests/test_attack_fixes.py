@@ -240,3 +240,20 @@ def test_a_store_that_cannot_be_opened_still_sends_run_failed(tmp_path):
     assert alert.delivered == ["webhook"] and hook.received
     with pytest.raises(ValueError, match="not a database URL"):
         Settings(database_url="notaurl")
+
+
+def test_run_errors_name_a_price_file_without_its_folders(tmp_path):
+    """L10: errors stored with a run (and served by /results) hold no absolute path."""
+    from orchestrator_stubs import DEAD_URL
+    from orchestrator_stubs import make_settings as stub_settings
+
+    from orchestrator.jobs.analysis import run_analysis
+
+    broken = tmp_path / "deep" / "folder" / "prices.csv"
+    broken.parent.mkdir(parents=True)
+    broken.write_text("symbol,date,open,high,low,close,volume\nMSFT,2022-09-20,1,1,1,x,1\n")
+    settings = stub_settings(tmp_path, DEAD_URL, DEAD_URL, DEAD_URL)
+    settings.prices_csv = broken
+    result = asyncio.run(run_analysis(settings, symbols=["MSFT"], offline=True))
+    text = " ".join(e.error for e in result.errors)
+    assert result.status == "failed" and "prices.csv" in text and str(tmp_path) not in text

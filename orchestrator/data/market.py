@@ -123,9 +123,15 @@ def _symbol_rows(path: str, mtime_ns: int, symbol: str) -> tuple[tuple, ...]:
     try:
         frame = _price_table(path, mtime_ns).frame(symbol)
     except PriceFileError as exc:  # the file, or this symbol's rows, refused: say where
-        raise MarketDataError(str(exc.problems[0]) if exc.symbols else str(exc)) from None
+        raise MarketDataError(str(exc.problems[0]) if exc.symbols else _named(exc)) from None
     columns = (frame[c].tolist() for c in ("open", "high", "low", "close", "volume"))
     return tuple(zip((d.date() for d in frame["date"]), *columns, strict=True))
+
+
+def _named(exc: PriceFileError) -> str:
+    """The problem with the file by its name: run errors are served by ``/results``, and the
+    machine's folders are nobody's business there."""
+    return str(exc).replace(str(exc.path), exc.path.name)
 
 
 class OfflineMarketData:
@@ -145,7 +151,9 @@ class OfflineMarketData:
         try:
             return self.csv_path.stat().st_mtime_ns
         except OSError as exc:
-            raise MarketDataError(f"{self.csv_path}: cannot be read ({exc.strerror})") from None
+            raise MarketDataError(
+                f"{self.csv_path.name}: cannot be read ({exc.strerror})"
+            ) from None
 
     def _rows(self, symbol: str) -> tuple[tuple, ...]:
         rows = _symbol_rows(str(self.csv_path), self._version(), symbol.upper())
@@ -162,9 +170,9 @@ class OfflineMarketData:
         try:
             table = _price_table(str(self.csv_path), self._version())
         except PriceFileError as exc:
-            raise MarketDataError(str(exc)) from None
+            raise MarketDataError(_named(exc)) from None
         if not table.frames:
-            raise MarketDataError(f"{self.csv_path}: no usable rows")
+            raise MarketDataError(f"{self.csv_path.name}: no usable rows")
         return max(frame["date"].iloc[-1].date() for frame in table.frames.values())
 
     # Parsing a price file is blocking work (about 0.5 s for the bundled one, once per file
