@@ -257,3 +257,18 @@ def test_run_errors_name_a_price_file_without_its_folders(tmp_path):
     result = asyncio.run(run_analysis(settings, symbols=["MSFT"], offline=True))
     text = " ".join(e.error for e in result.errors)
     assert result.status == "failed" and "prices.csv" in text and str(tmp_path) not in text
+
+
+def test_feed_text_loses_control_and_bidi_override_characters():
+    """L8, L11: a ``\\x01`` (here an escaped one in the HTML description) and a right-to-left
+    override never reach the sentiment request, the store or the page."""
+    from orchestrator.data.news import parse_rss
+
+    feed = (
+        "<rss><channel><item><title>ACME \u202eevil\u202c rises</title>"
+        "<description>Up &amp;#1; today &lt;b&gt;sharply&lt;/b&gt;</description>"
+        "<pubDate>Mon, 01 Jul 2024 10:00:00 +0000</pubDate></item></channel></rss>"
+    )
+    (article,) = parse_rss(feed)
+    assert article.title == "ACME evil rises" and article.summary == "Up today sharply"
+    assert all(c.isprintable() for c in article.text(500, "title_summary"))

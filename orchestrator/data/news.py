@@ -174,6 +174,16 @@ class YahooNews:
         return dedupe([a for a in articles if since < a.published <= until])
 
 
+INVISIBLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+"""Control characters (one ``\\x01`` in a feed's text made the run's whole sentiment request
+fail) and bidirectional overrides (which make a stored headline read backwards on screen)."""
+
+
+def plain(text: str) -> str:
+    """``text`` without control or bidirectional-override characters, whitespace collapsed."""
+    return " ".join(INVISIBLE.sub(" ", text).split())
+
+
 def parse_rss(xml_text: str) -> list[Article]:
     """Items of an RSS 2.0 document; items without a title or a valid pubDate are skipped."""
     try:
@@ -182,7 +192,7 @@ def parse_rss(xml_text: str) -> list[Article]:
         raise NewsError(f"RSS feed is not valid XML ({exc})") from None
     articles = []
     for item in root.iter("item"):
-        title = (item.findtext("title") or "").strip()
+        title = plain(item.findtext("title") or "")
         try:
             published = parsedate_to_datetime(item.findtext("pubDate") or "")
         except (TypeError, ValueError):
@@ -195,8 +205,8 @@ def parse_rss(xml_text: str) -> list[Article]:
             Article(
                 title=title,
                 published=published,
-                summary=" ".join(summary.split()),
-                source=(item.findtext("source") or "yahoo").strip(),
+                summary=plain(summary),
+                source=plain(item.findtext("source") or "yahoo"),
             )
         )
     return articles
