@@ -272,3 +272,32 @@ def test_feed_text_loses_control_and_bidi_override_characters():
     (article,) = parse_rss(feed)
     assert article.title == "ACME evil rises" and article.summary == "Up today sharply"
     assert all(c.isprintable() for c in article.text(500, "title_summary"))
+
+
+def test_many_concurrent_health_requests_share_a_few_probes(tmp_path):
+    """M3: 300 concurrent ``GET /health`` send a few probes to each target, not 300, and every
+    answer calls a healthy target ready."""
+    from orchestrator_stubs import _Server
+
+    class Ready(_Server):
+        def handle(self, method: str, path: str, raw: bytes):
+            return 200, b"ok", "text/plain"
+
+    ready = Ready()  # every target: GET /readyz answers 200
+    try:
+        settings = make_settings(
+            tmp_path, tft={"url": ready.url}, nhits={"url": ready.url}, sentiment={"url": ready.url}
+        )
+
+        async def burst() -> list[httpx.Response]:
+            transport = httpx.ASGITransport(app=create_app(settings))
+            async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+                return await asyncio.gather(*(client.get("/health") for _ in range(300)))
+
+        answers = asyncio.run(burst())
+    finally:
+        ready.stop()
+    assert all(a.status_code == 200 for a in answers)
+    assert all(t["ready"] for a in answers for t in a.json()["targets"].values())
+    probes = sum(r["method"] == "GET" for r in ready.requests)
+    assert probes < 30  # 900 before (3 targets x 300)

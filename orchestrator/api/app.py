@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import time
 from collections.abc import Awaitable, Callable
 from datetime import date, datetime
 from typing import Any
@@ -38,6 +39,8 @@ from premarket.settings import Settings, Target
 
 DATE_PATTERN = r"^\d{4}-\d{2}-\d{2}$"
 PROBE_TIMEOUT_S = 2.0
+PROBE_TTL_S = 3.0
+"""A target's probe is reused this long by every /health and dashboard request."""
 MAX_RECENT_DAYS = 366
 
 
@@ -91,6 +94,31 @@ async def probe(client: httpx.AsyncClient, target: Target) -> dict:
     return {"reachable": True, "ready": ready, "status_code": response.status_code}
 
 
+class Probes:
+    """One probe per target at a time, and its answer reused for ``PROBE_TTL_S``: 300
+    concurrent ``/health`` requests used to send 900 probes, time out on the client's pool and
+    call healthy services unreachable."""
+
+    def __init__(self, client: httpx.AsyncClient) -> None:
+        self.client = client
+        self._last: dict[str, tuple[float, dict]] = {}
+        self._running: dict[str, asyncio.Task] = {}
+
+    async def of(self, name: str, target: Target) -> dict:
+        known = self._last.get(name)
+        if known is not None and time.monotonic() - known[0] < PROBE_TTL_S:
+            return known[1]
+        task = self._running.get(name)
+        if task is None or task.done():
+            task = self._running[name] = asyncio.create_task(self._probe(name, target))
+        return await asyncio.shield(task)  # one caller gone does not cancel the others' probe
+
+    async def _probe(self, name: str, target: Target) -> dict:
+        found = await probe(self.client, target)
+        self._last[name] = (time.monotonic(), found)
+        return found
+
+
 def _run_summary(run: RunResult | None) -> dict | None:
     if run is None:
         return None
@@ -112,7 +140,8 @@ def create_app(
     token = settings.api.token.get_secret_value() if settings.api.token else None
     lock = asyncio.Lock()
     background: set[asyncio.Task] = set()
-    prober = httpx.AsyncClient()  # one for all probes: a new client costs 0.1-0.2 s of loop time
+    # one client for all probes (a new one costs 0.1-0.2 s of loop time), one probe at a time
+    probes = Probes(httpx.AsyncClient())
 
     async def default_runner(request: AnalyzeRequest) -> RunResult:
         from orchestrator.jobs.analysis import run_analysis
@@ -164,7 +193,7 @@ def create_app(
     @app.get("/health", summary="Service status, targets, breakers and the last run")
     async def health() -> dict:
         names = list(TARGETS)
-        probes = await asyncio.gather(*(probe(prober, getattr(settings, n)) for n in names))
+        found_all = await asyncio.gather(*(probes.of(n, getattr(settings, n)) for n in names))
         breakers = await asyncio.to_thread(breaker_states, settings)
         last = await asyncio.to_thread(store.latest_run)
         targets = {
@@ -177,7 +206,7 @@ def create_app(
                     breakers[name].model_dump(exclude_unset=True) if name in breakers else None
                 ),
             }
-            for name, found in zip(names, probes, strict=True)
+            for name, found in zip(names, found_all, strict=True)
         }
         healthy = all(t["ready"] and t["breaker"] == "closed" for t in targets.values())
         now = clock()
