@@ -94,10 +94,14 @@ class ServiceGroup:
         env: Mapping[str, str] | None = None,
         log_dir: Path | None = None,
         names: tuple[str, ...] = tuple(SERVICES),
+        die_with_parent: bool = False,
     ) -> None:
         ports = dict(ports or ports_from_env())
         self.processes = {
-            name: ServiceProcess(name, ports[name], env=env, log_dir=log_dir) for name in names
+            name: ServiceProcess(
+                name, ports[name], env=env, log_dir=log_dir, die_with_parent=die_with_parent
+            )
+            for name in names
         }
 
     @property
@@ -207,15 +211,40 @@ def say(text: str, *, error: bool = False) -> None:
         print(text, file=sys.stderr if error else sys.stdout, flush=True)
 
 
-def serve(group: ServiceGroup, stop: StopRequest) -> int:
-    """Serve until asked to stop (0), or until a service dies on its own (1, said on stderr)."""
+RESTART_BACKOFF_S = (1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
+"""Waits before restarting a service that died, one more step each time it dies again."""
+
+
+def serve(group: ServiceGroup, stop: StopRequest, clock=time.monotonic) -> int:
+    """Serve until asked to stop (0). A service that dies on its own is restarted, after a
+    growing wait (``RESTART_BACKOFF_S``), and never takes the others down: the backup keeps
+    answering while the primary comes back. Each death and restart is one line."""
+    deaths: dict[str, int] = {}
+    due: dict[str, float] = {}
     while not stop():
-        down = [name for name, proc in group.processes.items() if not proc.running]
-        if down:
-            say(f"error: {', '.join(down)} stopped unexpectedly", error=True)
-            return 1
+        for name, proc in group.processes.items():
+            proc.remember_tree()  # its workers, so that a restart can clear what a crash left
+            if proc.running or name in due:
+                if name in due and clock() >= due[name]:
+                    del due[name]
+                    try:
+                        proc.kill()  # what is left of its tree (workers live in sessions of their own)
+                        proc.start()
+                        say(f"{name:9} restarted (try {deaths[name]})")
+                    except ServiceFailed as exc:
+                        say(f"error: {exc}", error=True)
+                        _schedule(name, deaths, due, clock)
+                continue
+            _schedule(name, deaths, due, clock)
         time.sleep(POLL_S)
     return 0
+
+
+def _schedule(name: str, deaths: dict[str, int], due: dict[str, float], clock) -> None:
+    deaths[name] = deaths.get(name, 0) + 1
+    wait = RESTART_BACKOFF_S[min(deaths[name], len(RESTART_BACKOFF_S)) - 1]
+    due[name] = clock() + wait
+    say(f"error: {name} stopped unexpectedly; restarting it in {wait:g} s", error=True)
 
 
 def _serve_or_demo(
@@ -251,7 +280,7 @@ def main(argv: list[str] | None = None) -> int:
     # The demo keeps the services' access logs out of its table: they go to OUTPUT/logs.
     log_dir = demo_output / "logs" if demo_output else None
     try:
-        group = ServiceGroup(ports_from_env(), log_dir=log_dir)
+        group = ServiceGroup(ports_from_env(), log_dir=log_dir, die_with_parent=True)
     except ValueError as exc:
         say(f"error: {exc}", error=True)
         return 2

@@ -100,7 +100,11 @@ class ServiceProcess:
         env: Mapping[str, str] | None = None,
         log_dir: Path | None = None,
         working_dir: Path = ROOT,
+        die_with_parent: bool = False,
     ) -> None:
+        self.die_with_parent = die_with_parent
+        """Linux: the server gets SIGTERM when its starter dies, even by SIGKILL (the launcher
+        sets it; a test's fixtures need not)."""
         self.name = name
         self.working_dir = working_dir
         self.port = port
@@ -162,6 +166,7 @@ class ServiceProcess:
                 stdout=log,
                 stderr=subprocess.STDOUT if log else None,
                 start_new_session=True,
+                preexec_fn=_term_with_parent if self.die_with_parent else None,
             )
         except BaseException:
             self._forget()  # its private home
@@ -185,7 +190,7 @@ class ServiceProcess:
                 if self._proc is None or self._proc.poll() is not None:
                     code = None if self._proc is None else self._proc.returncode
                     raise ServiceFailed(f"{self.name}: exited with status {code}{self._log_tail()}")
-                self._remember_tree()
+                self.remember_tree()
                 try:
                     if client.get("/readyz").status_code == 200:
                         return
@@ -202,7 +207,7 @@ class ServiceProcess:
         waiting. The tree is remembered first, so :meth:`wait_stopped` also waits for workers."""
         if self._proc is None:
             return
-        self._remember_tree()
+        self.remember_tree()
         if self._proc.poll() is None:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self._proc.pid, signal.SIGTERM)
@@ -211,7 +216,7 @@ class ServiceProcess:
         """Wait until the server and every process of its tree are gone (then forget them and
         return True), or until ``deadline`` (``time.monotonic``) passes (False)."""
         while self._proc is not None:
-            self._remember_tree()
+            self.remember_tree()
             if not self._living():
                 self._forget()
             elif time.monotonic() >= deadline:
@@ -235,7 +240,7 @@ class ServiceProcess:
         if self._proc is None:
             return
         self._proc.send_signal(signal.SIGSTOP)  # a no-op once the server is reaped
-        self._remember_tree()
+        self.remember_tree()
         for process in self._living():
             with contextlib.suppress(psutil.NoSuchProcess):
                 process.kill()
@@ -243,7 +248,9 @@ class ServiceProcess:
             left = sorted(process.pid for process in self._living())
             raise ServiceFailed(f"{self.name}: processes {left} survived SIGKILL")
 
-    def _remember_tree(self) -> None:
+    def remember_tree(self) -> None:
+        """Note the server's processes now (its workers start after it, in sessions of their
+        own): what :meth:`kill` must stop even once the server itself has died."""
         if self._proc is not None and self._proc.poll() is None:  # else the pid may be reused
             self.tree.update(process_tree(self._proc.pid))
 
@@ -272,3 +279,13 @@ class ServiceProcess:
             return ""
         tail = self.log_path.read_text(errors="replace").splitlines()[-lines:]
         return "; log tail:\n" + "\n".join(tail)
+
+
+def _term_with_parent() -> None:
+    """In the child, before ``exec``: SIGTERM when the parent dies (Linux ``PR_SET_PDEATHSIG``),
+    so a SIGKILLed launcher does not leave its servers serving; the server then stops its own
+    workers. Elsewhere a no-op."""
+    import ctypes
+
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # 1: PR_SET_PDEATHSIG
