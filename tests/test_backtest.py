@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from orchestrator_stubs import run_cli
 
 from orchestrator.backtest import BacktestConfig, BacktestError, load_prices, run_backtest
 from orchestrator.backtest.tiers import (
@@ -241,21 +242,22 @@ def test_each_window_ends_at_its_origin(trend_csv: Path) -> None:
     assert all(day < np.datetime64(end) for day in recorder.latest_seen.values())
 
 
-def test_cli_writes_json_and_charts(trend_csv: Path, tmp_path: Path, capsys) -> None:
+def test_cli_writes_json_and_charts(trend_csv: Path, tmp_path: Path) -> None:
+    """The real command, in a process of its own with an empty model store (a store filled by
+    other tests in this process would change what it skips)."""
     start, end = period(trend_csv, 200)
     out = tmp_path / "out" / "bt.json"
     plots = tmp_path / "plots"
-    code = backtest_main(
-        [
-            "--prices", str(trend_csv), "--start", str(start), "--end", str(end),
-            "--symbols", "upup", "--json", str(out), "--plots", str(plots), "--no-progress",
-            "--cost-bps", "0",
-        ]
+    captured = run_cli(
+        tmp_path,
+        "backtest", "--prices", str(trend_csv), "--start", str(start), "--end", str(end),
+        "--symbols", "upup", "--json", str(out), "--plots", str(plots), "--no-progress",
+        "--cost-bps", "0",
+        env={"BENTOML_HOME": str(tmp_path / "empty-store")},
     )  # fmt: skip
-    assert code == 0
-    captured = capsys.readouterr()
-    assert "skipped tft" in captured.err and "skipped nhits" in captured.err
-    assert "Statistical (Fallback)" in captured.out
+    assert captured.returncode == 0, captured.stderr
+    assert "skipped tft" in captured.stderr and "skipped nhits" in captured.stderr
+    assert "Statistical (Fallback)" in captured.stdout
     summary = json.loads(out.read_text())
     assert summary["symbols"] == ["UPUP"] and set(summary["skipped"]) == {"tft", "nhits"}
     assert summary["tiers"]["drift"]["overall"]["hit_rate"] == 1.0

@@ -324,18 +324,19 @@ def _msft_up() -> np.ndarray:
     return target.moved_up(history.rows[keep, 0], history.rows[keep, 3])
 
 
-def test_news_backtest_without_a_sentiment_model_is_one_clear_line(tmp_path, monkeypatch, capsys):
-    from orchestrator.cli.backtest import main as backtest_main
+def test_news_backtest_without_a_sentiment_model_is_one_clear_line(tmp_path):
+    """In a process of its own, with an empty model store and no cached scores (BentoML keeps
+    the store it first opened for the life of a process)."""
+    from orchestrator_stubs import run_cli
 
-    monkeypatch.setenv("BENTOML_HOME", str(tmp_path / "empty-store"))
-    monkeypatch.setenv("PREMARKET_STATE_DIR", str(tmp_path / "state"))  # no cached scores
-    monkeypatch.setenv("PREMARKET_CONFIG", "")
-    code = backtest_main(
-        ["--symbols", "MSFT", "--start", "2022-09-01", "--end", "2022-09-20",
-         "--tiers", "statistical", "--news", "--no-progress"]
+    done = run_cli(
+        tmp_path,
+        "backtest", "--symbols", "MSFT", "--start", "2022-09-01", "--end", "2022-09-20",
+        "--tiers", "statistical", "--news", "--no-progress",
+        env={"BENTOML_HOME": str(tmp_path / "empty-store")},
     )  # fmt: skip
-    assert code == 2
-    err = capsys.readouterr().err.strip().splitlines()
+    assert done.returncode == 2, done.stderr
+    err = done.stderr.strip().splitlines()
     assert err[-1].startswith("error: --news:") and "sentiment" in err[-1]
 
 

@@ -118,8 +118,7 @@ def _price_table(path: str, _mtime_ns: int) -> PriceTable:
 
 @lru_cache(maxsize=256)
 def _symbol_rows(path: str, mtime_ns: int, symbol: str) -> tuple[tuple, ...]:
-    """One symbol's ``(date, open, high, low, close, volume)`` rows, made once per file version
-    (a run, the accuracy scorer and the paper book each ask for them)."""
+    """One symbol's ``(date, open, high, low, close, volume)`` rows, once per file version."""
     try:
         frame = _price_table(path, mtime_ns).frame(symbol)
     except PriceFileError as exc:  # the file, or this symbol's rows, refused: say where
@@ -129,8 +128,7 @@ def _symbol_rows(path: str, mtime_ns: int, symbol: str) -> tuple[tuple, ...]:
 
 
 def _named(exc: PriceFileError) -> str:
-    """The problem with the file by its name: run errors are served by ``/results``, and the
-    machine's folders are nobody's business there."""
+    """The problem by the file's name: run errors are served by ``/results``, folders are not."""
     return str(exc).replace(str(exc.path), exc.path.name)
 
 
@@ -143,9 +141,8 @@ class OfflineMarketData:
 
     @property
     def source(self) -> str:
-        if self.csv_path == PRICES_CSV:
-            return "the bundled prices"
-        return f"the price file {self.csv_path.resolve()}"
+        bundled = self.csv_path == PRICES_CSV
+        return "the bundled prices" if bundled else f"the price file {self.csv_path.resolve()}"
 
     def _version(self) -> int:
         try:
@@ -261,9 +258,8 @@ class YahooMarketData:
         return [(d, o, c) for d, o, c in rows if start <= d <= end]
 
 
+# What a malformed chart answer raises while read (a timestamp of 1e20, a close "abc", ...).
 UNREADABLE = (ValueError, TypeError, OverflowError, AttributeError, KeyError, IndexError, OSError)
-"""What a malformed chart answer raises while it is read (a timestamp of 1e20, a close of
-"abc", ``meta`` as a list, a zone name that is a path): that symbol's bars are unusable."""
 
 
 def _parse_chart(symbol: str, result: dict, end: date) -> Bars:
