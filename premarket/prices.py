@@ -25,6 +25,8 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from premarket.plausible import MAX_PRICE, MAX_VOLUME, MIN_PRICE
+
 REQUIRED_COLUMNS = ("symbol", "date", "open", "high", "low", "close", "volume")
 VALUE_COLUMNS = ("open", "high", "low", "close", "volume")
 OnBadRow = Literal["refuse", "drop"]
@@ -215,9 +217,10 @@ def _parse_values(raw: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
         values = np.fromiter(map(_number, raw[column]), dtype=np.float64, count=len(raw))
         finite = np.isfinite(values)
         if column == "volume":
-            ok, kind = finite & (values >= 0), "a number >= 0"
-        else:
-            ok, kind = finite & (values > 0), "a positive number"
+            ok, kind = finite & (values >= 0) & (values <= MAX_VOLUME), f"0 to {MAX_VOLUME:g}"
+        else:  # 1e305 or 1e-300 parse as numbers, but no price is that (issue 33 L7)
+            ok = finite & (values >= MIN_PRICE) & (values <= MAX_PRICE)
+            kind = f"a price from {MIN_PRICE:g} to {MAX_PRICE:g}"
         flag(~ok, lambda i, c=column, k=kind: f"column {c} is not {k} ({raw[c].iat[i]!r})")
         parsed[column] = values
     flag(

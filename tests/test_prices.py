@@ -49,18 +49,26 @@ def test_utf8_bom_and_blank_lines_keep_line_numbers(tmp_path: Path) -> None:
     with pytest.raises(PriceFileError) as error:
         load_prices(path)
     assert error.value.problems[0].line == 6  # header 1, three rows, a blank line, then CCC
-    assert "line 6: CCC: column open is not a positive number ('x')" in str(error.value)
+    assert "line 6: CCC: column open is not a price from 1e-06 to 1e+07 ('x')" in str(error.value)
 
 
 @pytest.mark.parametrize(
     ("bad", "message"),
     [
         (row("AAA", "yesterday"), "column date is not a date YYYY-MM-DD ('yesterday')"),
-        (row("AAA", "2021-01-06", -1), "column open is not a positive number ('-1')"),
-        (row("AAA", "2021-01-06", "nan"), "column open is not a positive number ('nan')"),
-        (row("AAA", "2021-01-06", volume="-5"), "column volume is not a number >= 0 ('-5')"),
+        (row("AAA", "2021-01-06", -1), "column open is not a price from 1e-06 to 1e+07 ('-1')"),
+        (row("AAA", "2021-01-06", "nan"), "column open is not a price from 1e-06 to 1e+07 ('nan')"),
+        (
+            row("AAA", "2021-01-06", "1e305"),
+            "column open is not a price from 1e-06 to 1e+07 ('1e305')",
+        ),
+        (
+            row("AAA", "2021-01-06", "1e-300"),
+            "column open is not a price from 1e-06 to 1e+07 ('1e-300')",
+        ),
+        (row("AAA", "2021-01-06", volume="-5"), "column volume is not 0 to 1e+14 ('-5')"),
         ("AAA,2021-01-06,10,9,11,10,10,1", "column high is below column low (9 < 11)"),
-        ("AAA,2021-01-06,10", "column high is not a positive number ('')"),
+        ("AAA,2021-01-06,10", "column high is not a price from 1e-06 to 1e+07 ('')"),
     ],
 )
 def test_a_bad_row_refuses_its_symbol_with_its_line(tmp_path: Path, bad: str, message) -> None:
