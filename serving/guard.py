@@ -2,9 +2,9 @@
 timeouts. Everything here answers in the caller's dialect, before any model work starts.
 
 - :class:`Guard` (ASGI middleware): when ``PREMARKET_SERVICE_TOKEN`` is set, every route except
-  the probes (``/livez``, ``/readyz``, ``/healthz``, ``/health``, ``/metrics``) and
-  ``/describe`` needs ``Authorization: Bearer <token>`` (401 otherwise), including BentoML's own
-  batch routes. A body over the limit is refused with 413 (from ``Content-Length`` alone when it
+  the probes (``/livez``, ``/readyz``, ``/healthz``, ``/health``) and ``/describe`` needs
+  ``Authorization: Bearer <token>`` (401 otherwise), including BentoML's own batch routes and
+  ``/metrics`` (it names every path and caller pattern it has seen). A body over the limit is refused with 413 (from ``Content-Length`` alone when it
   is declared), and a body that has not fully arrived ``PREMARKET_SERVICE_READ_TIMEOUT_S`` seconds after
   its headers (default 10) with 408.
 - :class:`HeaderDeadline` (uvicorn protocol): a connection whose request headers have not
@@ -26,7 +26,7 @@ from serving.dialects import ServiceError, dialect_of, failure
 
 TOKEN_ENV = service_env.name("TOKEN")
 READ_TIMEOUT_ENV = service_env.name("READ_TIMEOUT_S")
-OPEN_PATHS = frozenset({"/livez", "/readyz", "/healthz", "/health", "/metrics", "/describe"})
+OPEN_PATHS = frozenset({"/livez", "/readyz", "/healthz", "/health", "/describe"})
 """Probes and self-description: answered without a token (they carry no model output)."""
 
 

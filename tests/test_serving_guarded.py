@@ -152,8 +152,11 @@ def test_model_routes_need_the_token_and_probes_do_not(guarded_sentiment):
     # With the token, the route's own internal batch call gets through too.
     assert post(None, url + "/predict", json=body, headers=AUTH).status_code == 200
     assert post(None, url + "/classify_batch", json={"texts": ["x"]}, headers=AUTH).is_success
-    for probe in ("/livez", "/readyz", "/health", "/metrics", "/describe"):
+    for probe in ("/livez", "/readyz", "/health", "/describe"):
         assert httpx.get(url + probe).status_code == 200, probe
+    # /metrics names every path and caller pattern it saw: the token guards it (issue 33 M9)
+    assert httpx.get(url + "/metrics").status_code == 401
+    assert httpx.get(url + "/metrics", headers=AUTH).status_code == 200
 
 
 # -- read timeouts ----------------------------------------------------------------------------
