@@ -43,57 +43,33 @@ test: install postgres-server chromium cron systemd
 test-scenarios: install postgres-server chromium cron systemd
 	$(BIN)/python -m pytest -q -m scenario --durations=10
 
-## The PostgreSQL server binaries (initdb, pg_ctl) that the tests start a throwaway cluster
-## from (tests/postgres.py); installs the Debian package `postgresql` where they are missing.
+## $(call debian,TEST,PACKAGES,WHAT,OTHERWISE): when the shell TEST fails, install the Debian
+## PACKAGES (for WHAT) with apt-get, or stop with "make test needs WHAT: OTHERWISE".
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
-postgres-server:
-	@if [ -n "$$PREMARKET_PG_BIN" ] || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 \
-		|| command -v initdb >/dev/null; then :; \
+debian = @if $(1); then :; \
 	elif command -v apt-get >/dev/null; then \
-		echo "installing the PostgreSQL server (Debian package postgresql) for the tests"; \
+		echo "installing $(3) (Debian packages: $(2)) for the tests"; \
 		$(SUDO) apt-get update -q && $(SUDO) env DEBIAN_FRONTEND=noninteractive \
-			apt-get install -y -q --no-install-recommends postgresql; \
-	else \
-		echo "make test needs the PostgreSQL server binaries (initdb, pg_ctl): install them" \
-			"or set PREMARKET_PG_BIN to their folder" >&2; exit 1; \
-	fi
+			apt-get install -y -q --no-install-recommends $(2); \
+	else echo "make test needs $(3): $(4)" >&2; exit 1; fi
+
+## The PostgreSQL server binaries (initdb and pg_ctl) that the tests start a throwaway cluster
+## from (tests/postgres.py).
+postgres-server:
+	$(call debian,[ -n "$$PREMARKET_PG_BIN" ] || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null,postgresql,the PostgreSQL server binaries,install them or set PREMARKET_PG_BIN to their folder)
 
 ## Headless Chromium for the dashboard's browser tests and screenshot (Playwright drives
-## /usr/bin/chromium; `playwright install` is never used); the Debian packages when missing.
+## /usr/bin/chromium; `playwright install` is never used).
 chromium:
-	@if [ -n "$$PREMARKET_CHROMIUM" ] || command -v chromium >/dev/null; then :; \
-	elif command -v apt-get >/dev/null; then \
-		echo "installing Chromium (Debian packages chromium, chromium-driver) for the tests"; \
-		$(SUDO) apt-get update -q && $(SUDO) env DEBIAN_FRONTEND=noninteractive \
-			apt-get install -y -q --no-install-recommends chromium chromium-driver; \
-	else \
-		echo "make test needs Chromium: install it or set PREMARKET_CHROMIUM to its path" >&2; \
-		exit 1; \
-	fi
+	$(call debian,[ -n "$$PREMARKET_CHROMIUM" ] || command -v chromium >/dev/null,chromium chromium-driver,Chromium,install it or set PREMARKET_CHROMIUM to its path)
 
 ## Debian's cron daemon, which tests/test_cron.py runs the printed crontab line under.
 cron:
-	@if command -v cron >/dev/null || [ -x /usr/sbin/cron ]; then :; \
-	elif command -v apt-get >/dev/null; then \
-		echo "installing Debian's cron (package cron) for the crontab test"; \
-		$(SUDO) apt-get update -q && $(SUDO) env DEBIAN_FRONTEND=noninteractive \
-			apt-get install -y -q --no-install-recommends cron; \
-	else \
-		echo "make test needs a cron daemon: install cron or set PREMARKET_SKIP_CRON=1" >&2; \
-		exit 1; \
-	fi
+	$(call debian,command -v cron >/dev/null || [ -x /usr/sbin/cron ],cron,a cron daemon,install cron or set PREMARKET_SKIP_CRON=1)
 
 ## systemd-analyze, which tests/test_systemd.py checks the printed timer with (verify, calendar).
 systemd:
-	@if command -v systemd-analyze >/dev/null; then :; \
-	elif command -v apt-get >/dev/null; then \
-		echo "installing systemd-analyze (package systemd) for the timer test"; \
-		$(SUDO) apt-get update -q && $(SUDO) env DEBIAN_FRONTEND=noninteractive \
-			apt-get install -y -q --no-install-recommends systemd; \
-	else \
-		echo "make test needs systemd-analyze: install systemd or set PREMARKET_SKIP_SYSTEMD=1" >&2; \
-		exit 1; \
-	fi
+	$(call debian,command -v systemd-analyze >/dev/null,systemd,systemd-analyze,install systemd or set PREMARKET_SKIP_SYSTEMD=1)
 
 bench: models postgres-server
 	$(BIN)/python -m bench
