@@ -117,7 +117,9 @@ class DecisionModel(JsonFile):
     @property
     def base_rate(self) -> float:
         """The share of up sessions in the fit: the probability when nothing else is known."""
-        return float(self.fit.get("up_rate", self.probability_up(np.zeros(len(self.features)))[0]))
+        if "up_rate" in self.fit:
+            return float(self.fit["up_rate"])
+        return float(self.probability_up(np.zeros(len(self.features)))[0])
 
     def mismatch(self, run: RunInputs) -> str | None:
         """Why ``run`` does not feed the features the model was fitted on (None: it does).

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 
 import httpx
 
@@ -40,14 +41,17 @@ class Probes:
     concurrent ``/health`` requests used to send 900 probes, time out on the client's pool and
     call healthy services unreachable."""
 
-    def __init__(self, client: httpx.AsyncClient) -> None:
+    def __init__(
+        self, client: httpx.AsyncClient, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.client = client
+        self.clock = clock
         self._last: dict[str, tuple[float, dict]] = {}
         self._running: dict[str, asyncio.Task] = {}
 
     async def of(self, name: str, target: Target) -> dict:
         known = self._last.get(name)
-        if known is not None and time.monotonic() - known[0] < PROBE_TTL_S:
+        if known is not None and self.clock() - known[0] < PROBE_TTL_S:
             return known[1]
         task = self._running.get(name)
         if task is None or task.done():
@@ -56,5 +60,5 @@ class Probes:
 
     async def _probe(self, name: str, target: Target) -> dict:
         found = await probe(self.client, target)
-        self._last[name] = (time.monotonic(), found)
+        self._last[name] = (self.clock(), found)
         return found
