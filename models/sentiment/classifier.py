@@ -65,6 +65,8 @@ class SentimentClassifier:
         self.batch_size = batch_size
         self.recipe = recipe
         """The build's identity (``models.sentiment.recipe``); None for a foreign checkpoint."""
+        self.tokens_per_s: float | None = None
+        """This host's measured speed, once measured (``default.measure_speed``)."""
         self.variant = "int8" if version.endswith("-int8") else "float"
         """Which variant, and why when it was chosen by speed (``default.faster_variant``)."""
 

@@ -96,6 +96,7 @@ class LexiconClassifier:
 
     source = "lexicon"
     version = "lexicon-1"
+    tokens_per_s: float | None = None
     max_length = 5000
     """Characters considered per text (the protocol's limit): the lexicon does not truncate."""
 
