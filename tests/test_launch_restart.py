@@ -15,12 +15,21 @@ from serving.process import SERVICES, alive
 
 pytestmark = [pytest.mark.slow, pytest.mark.scenario]
 
+SERVING = "serving; stop with"
+
 
 def _ready(port: int) -> bool:
     try:
         return httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200
     except httpx.HTTPError:
         return False
+
+
+def _serving(proc, log) -> bool:
+    """True while the launcher runs; a launcher that exited fails the test with its log."""
+    if proc.poll() is not None:
+        pytest.fail(f"the launcher exited ({proc.returncode}):\n{log.read_text()}")
+    return True
 
 
 @pytest.mark.timeout(900)
@@ -34,14 +43,18 @@ def test_a_killed_service_is_restarted_and_a_killed_launcher_leaves_nothing(tiny
     proc = spawn(env, False, log)
     root = psutil.Process(proc.pid)
     try:
-        wait_for(lambda: all(_ready(p) for p in port.values()), START_DEADLINE_S, "ready")
+        # The launcher's own start-up is over only once it says it serves: a service killed
+        # before that is a failed start (the launcher exits), not a crash to restart.
+        wait_for(lambda: SERVING in log.read_text(), START_DEADLINE_S, "serving")
+        assert all(_ready(p) for p in port.values()), log.read_text()
         (tft,) = [s for s in servers_of(root) if "TFTService" in " ".join(s.cmdline())]
         tft_tree = [tft, *tft.children(recursive=True)]
         nhits_up: list[bool] = []
         tft.send_signal(signal.SIGKILL)  # a crash of the server (its workers outlive it)
         wait_for(lambda: not alive(tft), 60, "the TFT server gone")
         wait_for(
-            lambda: nhits_up.append(_ready(port["nhits"])) or "restarted (try" in log.read_text(),
+            lambda: _serving(proc, log)
+            and (nhits_up.append(_ready(port["nhits"])) or "restarted (try" in log.read_text()),
             START_DEADLINE_S,
             "the TFT restarted",
         )
