@@ -250,6 +250,12 @@ class ApiSettings(Section):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     token: SecretStr | None = Field(default=None, description="Bearer token for POST /analyze.")
+    read_timeout_s: float = Field(
+        default=10.0,
+        gt=0,
+        le=3600,
+        description="Seconds a request's headers, then its body, may take to arrive (then 408).",
+    )
 
 
 class PaperSettings(Section):

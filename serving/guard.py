@@ -1,33 +1,39 @@
-"""What stands between the network and a model service: the bearer token, body size and read
-timeouts. Everything here answers in the caller's dialect, before any model work starts.
+"""What stands between the network and a model service: the bearer token, the request's
+framing, body size and read timeouts, and the admission of direct batch calls. Everything here
+answers in the caller's dialect, before any model work starts.
 
 - :class:`Guard` (ASGI middleware): when ``PREMARKET_SERVICE_TOKEN`` is set, every route except
   the probes (``/livez``, ``/readyz``, ``/healthz``, ``/health``) and ``/describe`` needs
-  ``Authorization: Bearer <token>`` (401 otherwise), including BentoML's own batch routes and
-  ``/metrics`` (it names every path and caller pattern it has seen). A body over the limit is refused with 413 (from ``Content-Length`` alone when it
-  is declared), and a body that has not fully arrived ``PREMARKET_SERVICE_READ_TIMEOUT_S`` seconds after
-  its headers (default 10) with 408.
-- :class:`HeaderDeadline` (uvicorn protocol): a connection whose request headers have not
-  arrived within the same timeout is answered 408 and closed. uvicorn has no such timeout, and
-  1,000 connections trickling a byte at a time were otherwise held for as long as they liked.
+  exactly one ``Authorization: Bearer <token>`` header (401 otherwise; two headers are refused,
+  since proxies and servers disagree on which one counts), including BentoML's own batch routes
+  and ``/metrics``. A request declaring both ``Content-Length`` and chunked framing is a 400
+  (the two framings are how requests are smuggled past proxies); a body must be declared
+  ``application/json`` (415 otherwise, so a browser page cannot post to the service as a
+  "simple" cross-origin request); a body over the limit is a 413 (from ``Content-Length`` alone
+  when it is declared), and one that has not fully arrived ``PREMARKET_SERVICE_READ_TIMEOUT_S``
+  seconds after its headers (default 10) a 408. A direct call of the batch route (``batch_path``)
+  passes the same bounded queue as the other routes (:mod:`serving.answers`).
+- :class:`ServiceHeaderDeadline` (uvicorn protocol): a connection whose request headers have not
+  arrived within the same timeout is answered 408 and closed
+  (:class:`premarket.http_deadline.HeaderDeadline`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import hmac
-import json
 import os
 
-from uvicorn.protocols.http.auto import AutoHTTPProtocol
-
 from premarket import service_env
+from premarket.http_deadline import HeaderDeadline
+from serving.answers import admitted_batch, disconnected, in_dialect
 from serving.dialects import ServiceError, dialect_of, failure
 
 TOKEN_ENV = service_env.name("TOKEN")
 READ_TIMEOUT_ENV = service_env.name("READ_TIMEOUT_S")
 OPEN_PATHS = frozenset({"/livez", "/readyz", "/healthz", "/health", "/describe"})
 """Probes and self-description: answered without a token (they carry no model output)."""
+BODY_METHODS = ("POST", "PUT", "PATCH")
 
 
 def read_timeout_s() -> float:
@@ -56,12 +62,38 @@ def service_token() -> str | None:
     return token
 
 
-class Guard:
-    """ASGI middleware: token, body limit and body read timeout (see the module docstring)."""
+def is_json(content_type: bytes) -> bool:
+    """``application/json`` (any parameters) or a ``+json`` type."""
+    kind = content_type.split(b";")[0].strip().lower()
+    return kind == b"application/json" or (
+        kind.startswith(b"application/") and kind.endswith(b"+json")
+    )
 
-    def __init__(self, app, max_bytes: int) -> None:
+
+def framing_problem(headers: list[tuple[bytes, bytes]], method: str) -> ServiceError | None:
+    """What is wrong with a request's framing or declared type, before its body is read."""
+    names = [name.lower() for name, _ in headers]
+    if b"content-length" in names and b"transfer-encoding" in names:
+        problem = "declares both Content-Length and Transfer-Encoding; send one of them"
+        return ServiceError(400, "headers", problem, headers={"Connection": "close"})
+    if method not in BODY_METHODS:
+        return None
+    content_type = dict(headers).get(b"content-type", b"")
+    if not is_json(content_type):
+        given = content_type.decode("latin-1") or "none"
+        problem = f"is {given!r}; send the body as 'Content-Type: application/json'"
+        return ServiceError(415, "Content-Type", problem, headers={"Connection": "close"})
+    return None
+
+
+class Guard:
+    """ASGI middleware: token, framing, body limit, body read timeout and batch admission (see
+    the module docstring)."""
+
+    def __init__(self, app, max_bytes: int, batch_path: str | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.batch_path = batch_path
         self.timeout_s = read_timeout_s()
         self.token = service_token()
 
@@ -69,18 +101,22 @@ class Guard:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        send = in_dialect(scope, send)
         if (
             self.token is not None
             and scope["path"] not in OPEN_PATHS
             and not self._authorized(scope)
         ):
-            problem = "a valid 'Authorization: Bearer <token>' header is required"
+            problem = "exactly one valid 'Authorization: Bearer <token>' header is required"
             err = ServiceError(
                 401, "authorization", problem, headers={"WWW-Authenticate": "Bearer"}
             )
             await self._refuse(scope, send, err)
             return
-        if scope["method"] not in ("POST", "PUT", "PATCH"):
+        if (err := framing_problem(scope["headers"], scope["method"])) is not None:
+            await self._refuse(scope, send, err)
+            return
+        if scope["method"] not in BODY_METHODS:
             await self.app(scope, receive, send)
             return
         declared = dict(scope["headers"]).get(b"content-length")
@@ -111,13 +147,19 @@ class Guard:
             replayed = True
             return {"type": "http.request", "body": body, "more_body": False}
 
+        if scope["path"] == self.batch_path:
+            await admitted_batch(self.app, scope, replay, send, body, self._refuse)
+            return
         await self.app(scope, replay, send)
 
     def _authorized(self, scope) -> bool:
-        scheme, _, given = dict(scope["headers"]).get(b"authorization", b"").partition(b" ")
+        given = [value for name, value in scope["headers"] if name.lower() == b"authorization"]
+        if len(given) != 1:
+            return False
+        scheme, _, token = given[0].partition(b" ")
         assert self.token is not None
         return scheme.lower() == b"bearer" and hmac.compare_digest(
-            given.strip(), self.token.encode()
+            token.strip(), self.token.encode()
         )
 
     async def _read(self, receive) -> bytes | None:
@@ -145,70 +187,18 @@ class Guard:
 
     @staticmethod
     async def _refuse(scope, send, err: ServiceError) -> None:
-        await failure(dialect_of(scope["path"]), err)(scope, _disconnected, send)
+        await failure(dialect_of(scope["path"]), err)(scope, disconnected, send)
+
+
+class ServiceHeaderDeadline(HeaderDeadline):
+    """The header deadline answering in the services' flat dialect."""
+
+    extra_fields = {"success": False, "model_used": "None"}
 
 
 class _TooBig(Exception):
     def __init__(self, size: int) -> None:
         self.size = size
-
-
-async def _disconnected() -> dict:
-    return {"type": "http.disconnect"}
-
-
-def _header_timeout_answer(seconds: float) -> bytes:
-    body = json.dumps(
-        {
-            "success": False,
-            "error": f"headers: did not arrive within {seconds:g} s",
-            "model_used": "None",
-            "field": "headers",
-        }
-    ).encode()
-    head = (
-        "HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json\r\n"
-        f"connection: close\r\ncontent-length: {len(body)}\r\n\r\n"
-    )
-    return head.encode() + body
-
-
-class HeaderDeadline(AutoHTTPProtocol):  # type: ignore[misc, valid-type]
-    """uvicorn's HTTP protocol with a deadline for each request's headers.
-
-    The clock starts when the connection opens and again after each answer. When it runs out
-    and no new request has started meanwhile (its headers never completed), the connection is
-    answered 408 and closed. An idle keep-alive connection is closed by uvicorn earlier.
-    """
-
-    timeout_s = 10.0
-
-    def connection_made(self, transport) -> None:
-        super().connection_made(transport)
-        self._deadline: asyncio.TimerHandle | None = None
-        self._await_headers()
-
-    def on_response_complete(self) -> None:
-        super().on_response_complete()
-        if not self.transport.is_closing():
-            self._await_headers()
-
-    def connection_lost(self, exc) -> None:
-        if self._deadline is not None:
-            self._deadline.cancel()
-        super().connection_lost(exc)
-
-    def _await_headers(self) -> None:
-        if self._deadline is not None:
-            self._deadline.cancel()
-        waiting_on = self.cycle
-        self._deadline = self.loop.call_later(self.timeout_s, self._expire, waiting_on)
-
-    def _expire(self, waiting_on) -> None:
-        self._deadline = None
-        if self.cycle is waiting_on and not self.transport.is_closing():
-            self.transport.write(_header_timeout_answer(self.timeout_s))
-            self.transport.close()
 
 
 def install() -> None:
@@ -217,11 +207,11 @@ def install() -> None:
 
     BentoML builds uvicorn's config itself with ``http="auto"`` and offers no hook for the
     protocol class; uvicorn resolves ``auto`` through ``HTTP_PROTOCOLS`` when the server starts,
-    after the service module was imported, so :class:`HeaderDeadline` is registered there.
+    after the service module was imported, so :class:`ServiceHeaderDeadline` is registered there.
     """
     import uvicorn.config
 
     service_env.check()
-    HeaderDeadline.timeout_s = read_timeout_s()
-    uvicorn.config.HTTP_PROTOCOLS["auto"] = f"{__name__}:HeaderDeadline"
+    ServiceHeaderDeadline.timeout_s = read_timeout_s()
+    uvicorn.config.HTTP_PROTOCOLS["auto"] = f"{__name__}:ServiceHeaderDeadline"
     service_token()

@@ -16,6 +16,7 @@ import re
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator
+from contextvars import ContextVar
 from http import HTTPStatus
 from pathlib import Path
 from typing import Any, Generic, TypeVar
@@ -68,6 +69,11 @@ def model_dir(name: str) -> tuple[str, Path]:
 
 BATCH_CALL_TRIES = 3
 
+INTERNAL: ContextVar[bool] = ContextVar("premarket_internal_batch_call", default=False)
+"""True inside :func:`call_batch`. The service's own client reaches the batch route through the
+app in the calling task (httpx's ASGI transport), so the guard sees this and does not count
+work the route has admitted already (``serving.answers.admitted_batch``)."""
+
 RUNNER_CONNECTION = {"max_requests": 2**31 - 1, "max_age": 1e9}
 """``runner_connection`` of every batching service: BentoML's internal client (``self.to_async``)
 otherwise replaces its HTTP session every 100 calls and closes the old one under the requests
@@ -85,6 +91,7 @@ async def call_batch(method: Callable[..., Awaitable[T]], **kwargs: Any) -> T:
     import aiohttp
     from bentoml.exceptions import BentoMLException
 
+    internal = INTERNAL.set(True)
     try:
         result, _ = await retry(
             lambda: method(**kwargs),
@@ -95,6 +102,8 @@ async def call_batch(method: Callable[..., Awaitable[T]], **kwargs: Any) -> T:
         if exc.error_code == HTTPStatus.SERVICE_UNAVAILABLE:
             raise busy("is overloaded; retry shortly") from None
         raise
+    finally:
+        INTERNAL.reset(internal)
     return result
 
 

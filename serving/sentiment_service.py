@@ -30,6 +30,7 @@ from pydantic import Field, StringConstraints
 from premarket import service_env
 from premarket.protocol import MAX_TEXT_CHARS, MAX_TEXTS, SentimentScores
 from serving import guard
+from serving.answers import batch_list
 from serving.describe import sentiment_description
 from serving.image import GPU_IMAGE
 from serving.routes import sentiment_app
@@ -95,6 +96,15 @@ class SentimentService:
         """Tokens of work ``texts`` are (the queue's unit)."""
         return self.slot.get().work_of(texts)
 
+    def batch_work(self, body: bytes) -> int:
+        """Tokens of work a direct ``/classify_batch`` call is, for the queue (1 for a body the
+        route refuses anyway: no texts, or more than ``MAX_TEXTS``)."""
+        texts = [t for t in batch_list(body, "texts") if isinstance(t, str)]
+        if not texts or len(texts) > MAX_TEXTS:
+            return 1
+        cut = self.chars_scored() or MAX_TEXT_CHARS
+        return max(1, self.work_of([t[:cut] for t in texts]))
+
     def chars_scored(self) -> int | None:
         """How much of each text the model reads, in characters (None while loading): the
         classifier's own cut, made here before a big body is passed on to the batch."""
@@ -142,7 +152,9 @@ class SentimentService:
         return self.slot.state != "failed"
 
 
-SentimentService.add_asgi_middleware(guard.Guard, max_bytes=SENTIMENT_MAX_BODY)
+SentimentService.add_asgi_middleware(
+    guard.Guard, max_bytes=SENTIMENT_MAX_BODY, batch_path="/classify_batch"
+)
 
 
 def _warm_up(model) -> None:

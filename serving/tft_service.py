@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field
 
 from premarket.protocol import ForecastInput, PriceForecast
 from serving import guard
+from serving.answers import batch_list
 from serving.describe import forecast_description
 from serving.dialects import ServiceError
 from serving.image import GPU_IMAGE
@@ -123,6 +124,11 @@ class TFTService:
                 outcomes[i] = outcome
         return outcomes
 
+    def batch_work(self, body: bytes) -> int:
+        """Requests a direct ``/forecast_batch`` call is, for the queue (one per item; a batch
+        over ``MAX_BATCH`` is the route's 400, not the queue's 413)."""
+        return max(1, min(len(batch_list(body, "items")), MAX_BATCH))
+
     def describe(self) -> dict:
         model = self.slot.get() if self.slot.ready else None
         return forecast_description(
@@ -140,7 +146,9 @@ class TFTService:
         return self.slot.state != "failed"
 
 
-TFTService.add_asgi_middleware(guard.Guard, max_bytes=FORECAST_MAX_BODY)
+TFTService.add_asgi_middleware(
+    guard.Guard, max_bytes=FORECAST_MAX_BODY, batch_path="/forecast_batch"
+)
 
 
 def _forecast_group(

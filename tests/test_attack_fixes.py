@@ -19,11 +19,14 @@ from serving.client import post
 TOKEN = "t" * 32
 
 
+JSON = {"Content-Type": "application/json"}
+
+
 @pytest.mark.parametrize("name", ["tft", "nhits", "sentiment"])
 def test_a_huge_integer_literal_is_a_400_naming_the_body(services, name):
     body = b'{"input": ' + b"9" * 5000 + b"}"
     for path in ("/predict", "/call"):
-        answer = post(None, services.urls[name] + path, content=body, timeout=30)
+        answer = post(None, services.urls[name] + path, content=body, timeout=30, headers=JSON)
         assert answer.status_code == 400, answer.text
         assert "cannot be read" in answer.text and "4300 digits" in answer.text
 

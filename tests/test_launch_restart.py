@@ -53,8 +53,10 @@ def test_a_killed_service_is_restarted_and_a_killed_launcher_leaves_nothing(tiny
         tft.send_signal(signal.SIGKILL)  # a crash of the server (its workers outlive it)
         wait_for(lambda: not alive(tft), 60, "the TFT server gone")
         wait_for(
-            lambda: _serving(proc, log)
-            and (nhits_up.append(_ready(port["nhits"])) or "restarted (try" in log.read_text()),
+            lambda: (
+                _serving(proc, log)
+                and (nhits_up.append(_ready(port["nhits"])) or "restarted (try" in log.read_text())
+            ),
             START_DEADLINE_S,
             "the TFT restarted",
         )

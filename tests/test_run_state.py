@@ -223,7 +223,13 @@ def test_the_api_checks_the_token_and_the_size_before_reading_the_body(tmp_path:
         status, answer = raw_post(url, {**huge, "Authorization": f"Bearer {TOKEN}"}, b'{"sym')
         assert status == 413 and answer["field"] == "body"
 
-        auth = {"Authorization": f"Bearer {TOKEN}"}
+        auth = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
+        plain = httpx.post(  # a browser's "simple" cross-origin POST (issue 33 L5)
+            f"{url}/analyze",
+            content=b'{"wait": true}',
+            headers={**auth, "Content-Type": "text/plain"},
+        )
+        assert plain.status_code == 415 and plain.json()["field"] == "Content-Type"
         bad = httpx.post(f"{url}/analyze", content=b'{"symbols": ["AAPL"],', headers=auth)
         assert bad.status_code == 422 and bad.json()["field"] == "body"
         assert "not valid JSON" in bad.json()["error"]

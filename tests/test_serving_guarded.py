@@ -239,3 +239,29 @@ def test_a_request_beyond_the_queue_is_refused_before_any_work(guarded_sentiment
     assert "tokens of work" in message and "at most 3,800 at once" in message
     small = post(None, url + "/call", json={"input": big[:2]}, headers=AUTH)
     assert small.status_code == 200, small.text
+
+
+# -- issue 33 L4 and M10: one token header; the batch route in the same queue -----------------
+
+
+def test_two_authorization_headers_are_refused_whichever_comes_first(guarded_sentiment):
+    url = guarded_sentiment.url + "/predict"
+    body = {"text": headlines()[0]}
+    for first, second in ((f"Bearer {TOKEN}", "Bearer wrong"), ("Bearer wrong", f"Bearer {TOKEN}")):
+        headers = [("Authorization", first), ("Authorization", second)]
+        answer = httpx.post(url, json=body, headers=headers, timeout=30)
+        assert answer.status_code == 401, answer.text
+        assert answer.json()["field"] == "authorization"
+    assert post(None, url, json=body, headers=AUTH, timeout=30).status_code == 200
+
+
+def test_a_direct_batch_call_is_weighed_by_the_same_queue(guarded_sentiment):
+    url = guarded_sentiment.url + "/classify_batch"
+    described = httpx.get(guarded_sentiment.url + "/describe").json()["limits"]
+    largest = described["queue"]["capacity"] - described["queue"]["reserve"]
+    texts = [("Shares of the company rose after earnings beat estimates. " * 7)[:400]] * 256
+    big = httpx.post(url, json={"texts": texts}, headers=AUTH, timeout=60)
+    assert big.status_code == 413, big.text  # more tokens of work than the whole queue
+    assert big.json()["field"] == "body" and f"at most {largest:,}" in big.json()["error"]
+    small = post(None, url, json={"texts": texts[:2]}, headers=AUTH, timeout=60)
+    assert small.status_code == 200 and len(small.json()) == 2

@@ -23,6 +23,7 @@ pytestmark = pytest.mark.slow
 
 ALL = ("tft", "nhits", "sentiment")
 FORECASTERS = ("tft", "nhits")
+JSON = {"Content-Type": "application/json"}
 
 
 def body_of(name: str) -> dict:
@@ -33,8 +34,7 @@ def body_of(name: str) -> dict:
 async def _burst(url: str, requests: list[tuple[str, bytes]]) -> list[httpx.Response]:
     limits = httpx.Limits(max_connections=len(requests))
     async with httpx.AsyncClient(base_url=url, timeout=120, limits=limits) as client:
-        headers = {"Content-Type": "application/json"}
-        calls = (client.post(path, content=body, headers=headers) for path, body in requests)
+        calls = (client.post(path, content=body, headers=JSON) for path, body in requests)
         return await asyncio.gather(*calls)
 
 
@@ -107,7 +107,7 @@ def test_lone_surrogates_are_a_400_and_the_connection_survives(services, name):
         for path, body, field in SURROGATE_CASES[name]:
             raw = json.dumps(body).encode()  # ensure_ascii: the surrogate travels as \ud800
             assert b"\\ud800" in raw
-            response = client.post(path, content=raw)
+            response = client.post(path, content=raw, headers=JSON)
             assert response.status_code == 400, response.text
             answer = response.json()
             named = answer["field"] if path == "/predict" else answer["Data"]["field"]
@@ -119,7 +119,7 @@ def test_lone_surrogates_are_a_400_and_the_connection_survives(services, name):
 
 def test_a_surrogate_on_the_batch_route_is_a_400(services):
     url = services.urls["sentiment"]
-    response = post(None, url + "/classify_batch", content=b'{"texts": ["a\\ud800"]}')
+    response = post(None, url + "/classify_batch", content=b'{"texts": ["a\\ud800"]}', headers=JSON)
     assert response.status_code == 400, response.text
 
 
@@ -136,7 +136,9 @@ def test_a_burst_of_300_clients_gets_answers_or_503s_never_500(services, name):
         if response.status_code == 503:
             assert int(response.headers["Retry-After"]) >= 1
             assert response.json()["field"] == "model"
-    assert post(None, services.urls[name] + "/predict", content=body).status_code == 200
+    assert (
+        post(None, services.urls[name] + "/predict", content=body, headers=JSON).status_code == 200
+    )
 
 
 # -- 6. absurd magnitudes: a 400 naming the row ----------------------------------------------
@@ -195,7 +197,7 @@ def test_a_wrong_method_is_a_json_405_in_the_callers_dialect(services, name):
     assert flat.json()["success"] is False and flat.json()["field"] == "method"
     assert "POST" in flat.headers["Allow"]
     for path in ("/call", "/api/v1/models/acme/x", "/api-inference/v1/models/acme/x"):
-        envelope = httpx.put(url + path, content=b"{}")
+        envelope = httpx.put(url + path, content=b"{}", headers=JSON)
         assert envelope.status_code == 405
         assert envelope.json()["Code"] == 405 and envelope.json()["Data"]["field"] == "method"
 

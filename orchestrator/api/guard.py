@@ -12,6 +12,7 @@ land in the log. ``access_log_config`` logs paths without their query values.
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import json
 import logging
@@ -34,20 +35,33 @@ class BodyError(Exception):
         self.status, self.error, self.field = status, error, field
 
 
-async def read_body(request: Request, model: type[M]) -> M | None:
-    """The body as ``model``; None when there is none. Call only after authorising."""
-    declared = request.headers.get("content-length", "")
+async def read_body(request: Request, model: type[M], timeout_s: float) -> M | None:
+    """The body as ``model``; None when there is none. Call only after authorising.
+
+    A request framed both by ``Content-Length`` and chunked is refused (how requests are
+    smuggled past proxies), a body must be declared ``application/json`` (a browser page
+    cannot send that as a "simple" cross-origin request), and it must arrive within
+    ``timeout_s`` seconds (408; ``api.read_timeout_s``)."""
+    headers = request.headers
+    if "content-length" in headers and "transfer-encoding" in headers:
+        problem = "headers: both Content-Length and Transfer-Encoding; send one"
+        raise BodyError(400, problem, "headers")
+    declared = headers.get("content-length", "")
     if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
         raise BodyError(413, f"body: {declared} bytes; at most {MAX_BODY_BYTES}", "body")
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            raise BodyError(413, f"body: more than {MAX_BODY_BYTES} bytes", "body")
-        chunks.append(chunk)
-    raw = b"".join(chunks)
+    try:
+        async with asyncio.timeout(timeout_s):
+            raw = await _read(request)
+    except TimeoutError:
+        raise BodyError(408, f"body: did not arrive within {timeout_s:g} s", "body") from None
     if not raw.strip():
         return None
+    kind = headers.get("content-type", "").split(";")[0].strip().lower()
+    if kind != "application/json" and not (
+        kind.startswith("application/") and kind.endswith("+json")
+    ):
+        problem = f"Content-Type: {kind or 'none'!r}; send the body as application/json"
+        raise BodyError(415, problem, "Content-Type")
     try:
         data = json.loads(raw)
     except ValueError as exc:  # also a body that is not UTF-8, or a 5,000-digit integer
@@ -60,6 +74,16 @@ async def read_body(request: Request, model: type[M]) -> M | None:
         err = exc.errors()[0]
         field = ".".join(str(p) for p in err["loc"]) or "body"
         raise BodyError(422, f"{field}: {err['msg']}", field) from None
+
+
+async def _read(request: Request) -> bytes:
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise BodyError(413, f"body: more than {MAX_BODY_BYTES} bytes", "body")
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def without_query_values(path: str) -> str:
@@ -82,10 +106,15 @@ class QueryRedactor(logging.Filter):
 
 
 def access_log_config() -> dict[str, Any]:
-    """uvicorn's own logging configuration with the access log's query values left out."""
+    """uvicorn's own logging configuration with the access log's query values left out, and
+    a repeated error (accept failures, "Too many open files") logged a few times, not a million
+    (``premarket.http_deadline.RepeatFilter``); asyncio's own errors go the same way."""
     from uvicorn.config import LOGGING_CONFIG
 
     config = copy.deepcopy(LOGGING_CONFIG)
     config.setdefault("filters", {})["no_query"] = {"()": QueryRedactor}
+    config["filters"]["repeats"] = {"()": "premarket.http_deadline.RepeatFilter"}
     config["handlers"]["access"]["filters"] = ["no_query"]
+    config["handlers"]["default"]["filters"] = ["repeats"]
+    config["loggers"]["asyncio"] = {"handlers": ["default"], "level": "WARNING", "propagate": False}
     return config

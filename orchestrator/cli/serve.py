@@ -11,7 +11,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from orchestrator.api.app import serve
+    from orchestrator.api.server import serve
     from premarket.settings import load_settings
 
     settings = load_settings()
