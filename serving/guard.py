@@ -28,6 +28,7 @@ from premarket import service_env
 from premarket.http_deadline import HeaderDeadline
 from serving.answers import admitted_batch, disconnected, in_dialect
 from serving.dialects import ServiceError, dialect_of, failure
+from serving.metrics_labels import label_by_route
 
 TOKEN_ENV = service_env.name("TOKEN")
 READ_TIMEOUT_ENV = service_env.name("READ_TIMEOUT_S")
@@ -203,7 +204,8 @@ class _TooBig(Exception):
 
 def install() -> None:
     """Called on import by each service module, before BentoML starts its server: the header
-    deadline, and the token for the service's own client (see :func:`service_token`).
+    deadline, ``/metrics`` labelled by route (:mod:`serving.metrics_labels`), and the token for
+    the service's own client (see :func:`service_token`).
 
     BentoML builds uvicorn's config itself with ``http="auto"`` and offers no hook for the
     protocol class; uvicorn resolves ``auto`` through ``HTTP_PROTOCOLS`` when the server starts,
@@ -212,6 +214,7 @@ def install() -> None:
     import uvicorn.config
 
     service_env.check()
+    label_by_route()
     ServiceHeaderDeadline.timeout_s = read_timeout_s()
     uvicorn.config.HTTP_PROTOCOLS["auto"] = f"{__name__}:ServiceHeaderDeadline"
     service_token()

@@ -1,6 +1,6 @@
 """Issue 33's HTTP findings on the services and the results API: unknown paths in the caller's
 dialect (L3), one framing and a JSON body (L5), the header deadline for pipelined requests
-(L1) and for the API (M5), a flood of one error as a few log lines (M5), and large run
+(L1) and for the API (M5), /metrics labels (M9), a flood of one error as a few log lines (M5), and large run
 documents built a few at a time (M4). L4 and M10 are in ``test_serving_guarded``."""
 
 from __future__ import annotations
@@ -65,6 +65,24 @@ def test_unknown_paths_and_trailing_slashes_are_json_404s(services, name):
     envelope = httpx.post(url + "/call/", content=b'{"input": {}}', headers=headers)
     assert envelope.status_code == 404
     assert envelope.json()["Code"] == 404 and envelope.json()["Data"]["field"] == "path"
+
+
+# -- M9: /metrics labels routes, not paths ---------------------------------------------------
+
+
+@pytest.mark.slow
+def test_metrics_label_each_route_once_however_many_paths(services):
+    url = services.urls["nhits"]
+    envelope = json.dumps({"input": forecast_body("AAPL", 30)}).encode()
+    headers = {"Content-Type": "application/json"}
+    for i in range(40):
+        sent = httpx.post(f"{url}/api/v1/models/acme/model{i}", content=envelope, headers=headers)
+        assert sent.status_code == 200, sent.text
+        httpx.post(f"{url}/nowhere{i}", content=envelope, headers=headers)
+    text = httpx.get(url + "/metrics").text
+    assert "model17" not in text and "nowhere17" not in text  # no series per path
+    assert 'endpoint="/api/v1/models/{org}/{name}"' in text
+    assert 'endpoint="(unrouted)"' in text
 
 
 # -- L5: one framing, and a body declared as JSON ----------------------------------------------
