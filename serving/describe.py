@@ -4,6 +4,7 @@ the model's state) and the interface the routes need from a service instance."""
 from __future__ import annotations
 
 import sys
+from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 from premarket.plausible import FIRST_DATE, LAST_DATE, MAX_JUMP, MAX_PRICE, MAX_VOLUME, MIN_PRICE
@@ -46,8 +47,11 @@ class SentimentBackend(Protocol):
     slot: ModelSlot[Any]
     admission: Admission
     tokens_per_s: float | None
+    abandoned_texts: int
 
-    async def classify(self, texts: list[str]) -> list[SentimentScores]: ...
+    async def classify(
+        self, texts: list[str], gone: Callable[[], Awaitable[bool]] | None = None
+    ) -> list[SentimentScores]: ...
 
     def work_of(self, texts: list[str]) -> int: ...
 
@@ -134,7 +138,11 @@ def sentiment_description(
             "max_text_chars": MAX_TEXT_CHARS,
             "chars_scored": chars_scored,
             "max_body_bytes": max_body,
-            "queue": {**svc.admission.status(), "unit": "tokens"},
+            "queue": {
+                **svc.admission.status(),
+                "unit": "tokens",
+                "abandoned_texts": svc.abandoned_texts,
+            },
             "tokens_per_s": None if svc.tokens_per_s is None else round(svc.tokens_per_s),
         },
         "sample": {"input": {"text": headlines()[0]}},

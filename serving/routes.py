@@ -47,7 +47,7 @@ from serving.dialects import (
     request_id_of,
     success,
 )
-from serving.runtime import ModelFault, ModelSlot, check_finite, forecast_values
+from serving.runtime import CallerGone, ModelFault, ModelSlot, check_finite, forecast_values
 
 logger = logging.getLogger("premarket.serving")
 
@@ -180,12 +180,14 @@ async def _classify(request: Request) -> Response:
                 f"{svc.admission.largest():,} at once{speed}: send fewer or shorter texts",
             )
         with svc.admission.admit(work):
-            scores = await svc.classify(parsed.texts)
+            scores = await svc.classify(parsed.texts, gone=request.is_disconnected)
         for score in scores:
             check_finite(score.scores, "its scores")
         elapsed_ms = (time.perf_counter() - start) * 1000.0
     except ServiceError as err:
         return failure(dialect, err)
+    except CallerGone as gone:
+        return failure(dialect, ServiceError(499, "connection", f"closed; {gone} texts not scored"))
     except ModelFault as exc:
         logger.error("sentiment: %s", exc)
         return failure(dialect, ServiceError(500, "model", f"fault: {exc}"))

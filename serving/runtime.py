@@ -107,6 +107,11 @@ async def call_batch(method: Callable[..., Awaitable[T]], **kwargs: Any) -> T:
     return result
 
 
+class CallerGone(Exception):
+    """The caller left before its work was done; the rest of it was not computed. Its answer
+    (499, nginx's "client closed request") reaches nobody but the access log and ``/metrics``."""
+
+
 class ModelFault(RuntimeError):
     """The model itself misbehaved (a non-finite output): not the caller's input."""
 
