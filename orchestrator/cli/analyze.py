@@ -143,9 +143,9 @@ def render(result: RunResult) -> Table:
         table.add_row(
             symbol,
             f"[{style}]{signal.action}[/]",
-            f"{signal.confidence:.1%} {signal.likelier_move or 'conf.'}",
+            f"{signal.confidence:.1%} {signal.probability_label}",
             f"{signal.current_price:.2f}" + (" [yellow]stale[/]" if signal.stale else ""),
-            f"{price.predicted_price:.2f}{band}",
+            f"{price.predicted_price:.2f}{band}" if signal.forecast_has_weight else f"range{band}",
             _risk_cell(signal.risk),
             TIER_NAMES[price.tier] + (" *" if price.fallback_reason else ""),
             _sentiment_cell(signal.sentiment),

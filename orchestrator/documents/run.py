@@ -18,6 +18,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, model_validator
 
+from orchestrator.documents.risk import RiskForecast
 from premarket.decision import NewsText, NewsWindow
 
 Status = Literal["ok", "partial", "failed"]
@@ -98,36 +99,7 @@ class Decision(_Part):
     probability_up: float | None = None
     calibrated: bool = False
     uncalibrated_reason: str | None = None
-
-
-class RiskForecast(_Part):
-    """Today's expected move: the risk of the business date's session (``premarket.risk``),
-    from the symbol's bars up to the previous close. Returns are open-to-close log returns."""
-
-    sigma_oc: float
-    """Standard deviation of the session's return, a fraction (0.014: about ±1.4%)."""
-    expected_move_pct: float
-    """``100 * sigma_oc``: the "±1.4% expected" figure."""
-    range_hl: float
-    """Expected ``log(high / low)`` of the session, a fraction."""
-    p10: float
-    p90: float
-    """10% and 90% quantiles of the session's return (an 80% band)."""
-    normal_sigma_oc: float | None
-    """The symbol's normal: the median forecast of its previous 63 sessions (None: too new)."""
-    ratio: float | None
-    """``sigma_oc / normal_sigma_oc``."""
-    high_risk: bool
-    """``ratio`` at or above the model's ``high_risk_ratio``."""
-    own_har: bool
-    """Whether the symbol's own HAR took part (False: too little history, the panel alone)."""
-    model_version: str
-
-    @property
-    def label(self) -> str:
-        """``±1.03%  rng 1.59%``: the expected move (one sigma of the session's open-to-close
-        return) and range, as the CLI table and the dashboard show them."""
-        return f"±{self.expected_move_pct:.2f}%  rng {100 * self.range_hl:.2f}%"
+    drivers: list[str] | None = None  # see SymbolSignal.drivers
 
 
 class SymbolSignal(_Part):
@@ -148,6 +120,9 @@ class SymbolSignal(_Part):
     calibrated: bool = False
     """Whether ``confidence`` is a calibrated probability (``signal.mode = "calibrated"``)."""
     uncalibrated_reason: str | None = None  # why the probability is the base rate, if it is
+    drivers: list[str] | None = None
+    """The decision model's inputs that moved the probability from the base rate (``price_edge``,
+    ``news``); ``[]``: it is the base rate. None for the original rule."""
     risk: RiskForecast | None = None
     """Today's expected move; None when the symbol's history is too short for it."""
 
@@ -165,12 +140,21 @@ class SymbolSignal(_Part):
         return self.action.split()[0]
 
     @property
-    def likelier_move(self) -> str | None:
-        """ "up" or "down": the session move ``confidence`` is the probability of (calibrated
-        signals; a HOLD too has one). None for the original rule, whose number is uncalibrated."""
+    def probability_label(self) -> str:
+        """What ``confidence`` is the probability of: the session going "up" or "down"; "base
+        rate" when no input moved it; "conf." for the original rule's uncalibrated number."""
+        if self.drivers == []:
+            return "base rate"
         if not self.calibrated or self.probability_up is None:
-            return None
+            return "conf."
         return "up" if self.probability_up >= 0.5 else "down"
+
+    @property
+    def forecast_has_weight(self) -> bool:
+        """Whether the price forecast's direction moved the probability; if not, its band is
+        shown as risk and its point forecast is left out, so no falling forecast sits beside
+        "51.4% up"."""
+        return self.drivers is None or "price_edge" in self.drivers
 
 
 class SymbolFailure(_Part):

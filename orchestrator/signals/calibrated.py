@@ -61,12 +61,10 @@ def position_of(action: str) -> float:
     return {"BUY": 1.0, "SELL": -1.0}.get(action.split()[0], 0.0)
 
 
-def probability_up(
-    model: DecisionModel,
-    price: ForecastResult,
-    sentiment: SentimentAnalysis,
-) -> float:
-    """P(up) for one symbol's forecast and news (no band: no price information)."""
+def features(
+    model: DecisionModel, price: ForecastResult, sentiment: SentimentAnalysis
+) -> np.ndarray:
+    """The decision model's ``[1, k]`` features for one symbol (no band: no price edge)."""
     band = price.quantiles or {}
     x = feature_matrix(
         [price.predicted_price],
@@ -77,7 +75,13 @@ def probability_up(
         [sentiment.article_count],
         model.max_articles,
     )
-    return float(model.probability_up(x)[0])
+    return x
+
+
+def drivers(model: DecisionModel, x: np.ndarray) -> list[str]:
+    """The features that moved the probability: a non-zero weight on a non-zero value."""
+    row = x[0]
+    return [f for f, w, v in zip(model.features, model.coefficients, row, strict=True) if w and v]
 
 
 def run_inputs(tier: str, sentiment: SentimentAnalysis) -> RunInputs:
@@ -101,6 +105,7 @@ def base_rate(model: DecisionModel, why: str) -> Decision:
         probability_up=round(p_up, 4),
         calibrated=False,
         uncalibrated_reason=why,
+        drivers=[],
         reasoning=f"base rate {p_up:.1%}, not a calibrated probability: {why} "
         f"(decision model {model.version})",
     )
@@ -113,7 +118,8 @@ def calibrated(
     model = decision_model(settings)
     if why := model.mismatch(run_inputs(tier, sentiment)):
         return base_rate(model, why)
-    p_up = probability_up(model, price, sentiment)
+    x = features(model, price, sentiment)
+    p_up = float(model.probability_up(x)[0])
     edge = float(model.expected_edge(p_up))
     news = "no news" if sentiment.article_count == 0 else f"{sentiment.sentiment} sentiment"
     return Decision(
@@ -122,6 +128,7 @@ def calibrated(
         confidence=round(max(p_up, 1.0 - p_up), 4),
         probability_up=round(p_up, 4),
         calibrated=True,
+        drivers=drivers(model, x),
         reasoning=(
             f"P(session up) {p_up:.1%} from a {price.direction} price prediction "
             f"({price.model_used}) and {news}; expected edge {edge * 10_000:.1f} bp "
