@@ -56,6 +56,53 @@ def signal_tables(summary: dict[str, Any]) -> list:
                 _num(s.get("sharpe"), ".2f"),
             )
         tables.append(table)
+    if "gap" in signal:
+        tables += gap_tables(signal["gap"])
+    return tables
+
+
+GAP_LABELS = {
+    "base_rate": "base rate (fit years' up share)",
+    "news": "news (3-class sentiment)",
+    "gap": "overnight gap",
+    "gap_news": "gap + news",
+    "gap_x_news": "gap + news + gap x news",
+}
+
+
+def gap_tables(gap: dict[str, Any]) -> list:
+    """The overnight-gap study (``orchestrator.backtest.gap_study``): each variant against the
+    base rate on the held-out sessions, all and with news."""
+    from rich.table import Table
+
+    tables = []
+    for subset in ("all", "with_news"):
+        block = gap.get(subset)
+        if not block:
+            continue
+        title = f"Overnight gap, held-out {subset.replace('_', ' ')} sessions: {block['rows']}"
+        table = Table(title=title, title_justify="left")
+        for i, name in enumerate(
+            ["features", "Brier", "skill vs base %", "DM p", "hit % [95% CI]", "traded %",
+             "bp/day at 0 / 5 / 10 bp slippage"]
+        ):  # fmt: skip
+            table.add_column(name, justify="left" if i == 0 else "right", no_wrap=i == 0)
+        for key, label in GAP_LABELS.items():
+            row = block[key]
+            ci, dm = row["hit_rate_ci95"], row["dm_vs_base_rate"] or {}
+            books = row["book"]["by_slippage"]
+            table.add_row(
+                label,
+                _num(row["brier"], ".5f"),
+                _num(100 * row["brier_skill"], "+.3f"),
+                _num(dm.get("p_value"), ".2f"),
+                f"{_pct(row['hit_rate'])} [{_pct(ci[0])}, {_pct(ci[1])}]",
+                _pct(row["book"]["traded_share"]),
+                " / ".join(
+                    _num(books[k]["mean_daily_bps"], "+.2f") for k in ("0bp", "5bp", "10bp")
+                ),
+            )
+        tables.append(table)
     return tables
 
 

@@ -6,8 +6,9 @@ statistical tier is the default because it fits nothing: the stored TFT and N-HI
 on 2015-2021, so their forecasts of those years have seen the outcomes, and a decision model fitted
 on them would learn an edge that is not there out of sample; the bundled headlines are scored by the
 sentiment model; :mod:`orchestrator.backtest.signal_eval` fits and scores the decision model
-year by year. ``decision_data`` keeps the rows (features and outcomes) for
-``python -m models.decision.train``.
+year by year, and :mod:`orchestrator.backtest.gap_study` measures what the overnight gap
+would add for a run after the open. ``decision_data`` keeps the rows (features and outcomes)
+for ``python -m models.decision.train``.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import pandas as pd
 
 from orchestrator.backtest.data import BacktestError, History
 from orchestrator.backtest.engine import walk_forward
+from orchestrator.backtest.gap_study import gap_study
 from orchestrator.backtest.news_signal import (
     NEWS_TEXT,
     NEWS_WINDOW,
@@ -85,6 +87,8 @@ def signal_backtest(
         decision_data.parent.mkdir(parents=True, exist_ok=True)
         data[DATA_COLUMNS].to_csv(decision_data, index=False)
     summary, _ = evaluate_signal(data, start=start, end=end, settings=settings, cost_bps=cost_bps)
+    years = list(range(start.year, end.year + 1))
+    summary["gap"] = gap_study(data, histories, years=years, settings=settings, cost_bps=cost_bps)
     summary.update(
         price_tier=tier.key,
         sentiment_model=version,
