@@ -21,7 +21,6 @@ periods' metrics are stored next to the naive last-close forecast.
 from __future__ import annotations
 
 import datetime as dt
-import logging
 import math
 import sys
 import tempfile
@@ -33,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from models import store
+from models.lightning_quiet import quiet_lightning
 from models.nhits.calibration import calibrate, metrics
 from models.nhits.export import export_nhits, read_config, write_config
 from models.nhits.inference import NHitsForecaster
@@ -156,33 +156,32 @@ def fit(config: TrainConfig, series: list[Series]) -> Any:
     seen = [
         Series(s.symbol, s.dates[: split.valid_stop], s.closes[: split.valid_stop]) for s in series
     ]
-    logging.getLogger("pytorch_lightning").setLevel(logging.WARNING)
-    logging.getLogger("lightning_fabric").setLevel(logging.WARNING)
     callbacks = [_keep_best_weights()] + ([RichProgressBar()] if config.progress else [])
-    model = NHITS(
-        h=config.horizon,
-        input_size=config.input_size,
-        mlp_units=3 * [[config.hidden, config.hidden]],
-        loss=losses[config.loss](),
-        dropout_prob_theta=config.dropout,
-        max_steps=config.max_steps,
-        learning_rate=config.learning_rate,
-        windows_batch_size=config.windows_batch_size,
-        val_check_steps=max(1, min(config.val_check_steps, config.max_steps)),
-        early_stop_patience_steps=config.early_stop_patience or -1,
-        scaler_type=config.scaler_type,
-        random_seed=config.seed,
-        accelerator=config.accelerator,
-        devices=1,
-        logger=False,
-        enable_checkpointing=False,
-        enable_model_summary=False,
-        enable_progress_bar=config.progress,
-        callbacks=callbacks,
-        **config.trainer_kwargs,
-    )
-    nf = NeuralForecast(models=[model], freq=1)
-    nf.fit(to_long_frame(seen), val_size=split.valid_stop - split.train_stop)
+    with quiet_lightning():  # its seed line, start-up lines and adverts
+        model = NHITS(
+            h=config.horizon,
+            input_size=config.input_size,
+            mlp_units=3 * [[config.hidden, config.hidden]],
+            loss=losses[config.loss](),
+            dropout_prob_theta=config.dropout,
+            max_steps=config.max_steps,
+            learning_rate=config.learning_rate,
+            windows_batch_size=config.windows_batch_size,
+            val_check_steps=max(1, min(config.val_check_steps, config.max_steps)),
+            early_stop_patience_steps=config.early_stop_patience or -1,
+            scaler_type=config.scaler_type,
+            random_seed=config.seed,
+            accelerator=config.accelerator,
+            devices=1,
+            logger=False,
+            enable_checkpointing=False,
+            enable_model_summary=False,
+            enable_progress_bar=config.progress,
+            callbacks=callbacks,
+            **config.trainer_kwargs,
+        )
+        nf = NeuralForecast(models=[model], freq=1)
+        nf.fit(to_long_frame(seen), val_size=split.valid_stop - split.train_stop)
     return nf
 
 

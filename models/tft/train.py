@@ -24,6 +24,7 @@ from typing import Any
 
 import pandas as pd
 
+from models.lightning_quiet import quiet_lightning
 from models.tft.dataset import QUANTILES, training_dataset
 from models.tft.evaluate import next_close_metrics
 from models.tft.features import history_frame, load_prices
@@ -136,7 +137,8 @@ def fit(config: TrainConfig) -> Fitted:
         warnings.filterwarnings("ignore", message="scale is below 1e-7")
         warnings.filterwarnings("ignore", message=".*is an instance of `nn.Module`")
         warnings.filterwarnings("ignore", message=".*does not have many workers")
-        return _fit(config)
+        with quiet_lightning():
+            return _fit(config)
 
 
 def _fit(config: TrainConfig) -> Fitted:
