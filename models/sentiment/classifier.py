@@ -145,6 +145,30 @@ class SentimentClassifier:
         """
         if not texts:
             return torch.empty(0, len(self.labels))
+        probs = torch.empty(len(texts), len(self.labels))
+        for idx, batch, mask in self._batches(texts):
+            logits = self.model(input_ids=batch, attention_mask=mask).logits
+            probs[idx] = logits.float().softmax(-1).cpu()
+        return probs
+
+    @torch.inference_mode()
+    def embed(self, texts: list[str]) -> torch.Tensor:
+        """Each text's mean-pooled last hidden state of the encoder (frozen), ``[n, hidden]``:
+        the features a head trained on returns reads (issue 30.1), padded as ``probabilities``
+        pads, so a text's embedding does not depend on its batch either."""
+        found = torch.empty(0, 0)
+        for idx, batch, mask in self._batches(texts):
+            states = self.model.base_model(input_ids=batch, attention_mask=mask).last_hidden_state
+            weights = mask.unsqueeze(-1).to(states.dtype)
+            pooled = (states * weights).sum(1) / weights.sum(1).clamp(min=1.0)
+            if not found.numel():
+                found = torch.empty(len(texts), pooled.shape[-1])
+            found[idx] = pooled.float().cpu()
+        return found
+
+    def _batches(self, texts: list[str]):
+        """``(indices, input ids, attention mask)`` per forward pass: texts of one padded width
+        together, at most ``batch_size`` at a time."""
         cut = MAX_CHARS_PER_TOKEN * self.max_length
         ids = self.tokenizer(
             [clean(t[:cut]) for t in texts], truncation=True, max_length=self.max_length
@@ -153,7 +177,6 @@ class SentimentClassifier:
         for i, row in enumerate(ids):
             by_width.setdefault(self.width_of(len(row)), []).append(i)
         pad = self.tokenizer.pad_token_id or 0
-        probs = torch.empty(len(ids), len(self.labels))
         for width, same in by_width.items():
             for start in range(0, len(same), self.batch_size):
                 idx = same[start : start + self.batch_size]
@@ -162,11 +185,7 @@ class SentimentClassifier:
                 for row, i in enumerate(idx):
                     batch[row, : len(ids[i])] = torch.tensor(ids[i])
                     mask[row, : len(ids[i])] = 1
-                logits = self.model(
-                    input_ids=batch.to(self.device), attention_mask=mask.to(self.device)
-                ).logits
-                probs[idx] = logits.float().softmax(-1).cpu()
-        return probs
+                yield idx, batch.to(self.device), mask.to(self.device)
 
     def work_of(self, texts: list[str]) -> int:
         """The tokens a forward pass computes for ``texts`` (their padded widths): what the

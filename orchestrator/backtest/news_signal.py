@@ -17,6 +17,7 @@ import asyncio
 import json
 from collections.abc import Callable
 from datetime import date
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -76,6 +77,23 @@ def model_scorer() -> tuple[Scorer, str]:
     """The stored sentiment model, in-process, and its recipe (``models.sentiment.recipe``);
     refuses the lexicon fallback and a build that does not record its recipe (a fit on their
     scores could not say what it was fitted on)."""
+    classifier = stored_classifier()
+
+    def score(texts: list[str]) -> list[float]:
+        return [s.score_of("positive") - s.score_of("negative") for s in classifier.predict(texts)]
+
+    return score, classifier.recipe
+
+
+def model_embedder() -> Callable[[list[str]], np.ndarray]:
+    """The stored sentiment model's encoder: texts -> mean-pooled embeddings (issue 30.1)."""
+    classifier = stored_classifier()
+    return lambda texts: classifier.embed(texts).numpy()
+
+
+@lru_cache(maxsize=1)
+def stored_classifier():
+    """The stored sentiment model, loaded once per process (see :func:`model_scorer`)."""
     try:
         from models.sentiment.default import load_default
     except ImportError as exc:
@@ -92,11 +110,7 @@ def model_scorer() -> tuple[Scorer, str]:
             "--news: the stored sentiment model does not record its recipe; rebuild it with "
             "`python -m models.sentiment.train`"
         )
-
-    def score(texts: list[str]) -> list[float]:
-        return [s.score_of("positive") - s.score_of("negative") for s in classifier.predict(texts)]
-
-    return score, classifier.recipe
+    return classifier
 
 
 def score_all(texts: list[str], scorer: Scorer, cache: Path | None) -> dict[str, float]:
@@ -130,10 +144,12 @@ def news_table(
     return pd.DataFrame(rows, columns=["symbol", "origin", "sentiment", "articles"])
 
 
-def cache_path(state_dir: Path, sentiment_version: str) -> Path:
-    """Where the scores of one sentiment model version are kept."""
+def cache_path(state_dir: Path, sentiment_version: str, kind: str = "headline_scores") -> Path:
+    """Where the scores (or, ``kind="headline_embeddings"``, the embeddings) of one sentiment
+    model version are kept."""
     safe = sentiment_version.replace(":", "_").replace("/", "_")
-    return state_dir / "headline_scores" / f"{safe}.json"
+    suffix = ".npz" if kind == "headline_embeddings" else ".json"
+    return state_dir / kind / f"{safe}{suffix}"
 
 
 SOURCES = (HEADLINES_CSV.name, TICKER_HEADLINES_CSV.name)

@@ -58,7 +58,38 @@ def signal_tables(summary: dict[str, Any]) -> list:
         tables.append(table)
     if "gap" in signal:
         tables += gap_tables(signal["gap"])
+    if "sessions" in signal.get("news_head", {}):
+        tables.append(head_table(signal["news_head"]))
     return tables
+
+
+def head_table(head: dict[str, Any]):
+    """The news head trained on returns (``orchestrator.backtest.news_head``) against the
+    3-class feature and the base rate, on the held-out sessions with news."""
+    from rich.table import Table
+
+    years = ", ".join(str(y) for y in head["test_years"])
+    table = Table(
+        title=f"Headlines read for returns, held-out sessions with news ({years}): "
+        f"{head['sessions']}; the head's own sign right {_pct(head['head_sign_hit_rate'])}%",
+        title_justify="left",
+    )
+    for i, name in enumerate(
+        ["news read as", "Brier", "skill vs base %", "DM p", "hit % [95% CI]"]
+    ):
+        table.add_column(name, justify="left" if i == 0 else "right", no_wrap=i == 0)
+    labels = {"base_rate": "nothing (base rate)", "news": "3-class sentiment", "head": "ridge head"}
+    for key, label in labels.items():
+        row = head[key]
+        ci, dm = row["hit_rate_ci95"], row["dm_vs_base_rate"] or {}
+        table.add_row(
+            label,
+            _num(row["brier"], ".5f"),
+            _num(100 * row["brier_skill"], "+.3f"),
+            _num(dm.get("p_value"), ".2f"),
+            f"{_pct(row['hit_rate'])} [{_pct(ci[0])}, {_pct(ci[1])}]",
+        )
+    return table
 
 
 GAP_LABELS = {

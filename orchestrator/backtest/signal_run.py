@@ -7,7 +7,8 @@ on 2015-2021, so their forecasts of those years have seen the outcomes, and a de
 on them would learn an edge that is not there out of sample; the bundled headlines are scored by the
 sentiment model; :mod:`orchestrator.backtest.signal_eval` fits and scores the decision model
 year by year, and :mod:`orchestrator.backtest.gap_study` measures what the overnight gap
-would add for a run after the open. ``decision_data`` keeps the rows (features and outcomes)
+would add for a run after the open, and :mod:`orchestrator.backtest.news_head` what a head
+trained on returns reads in the headlines. ``decision_data`` keeps the rows (features and outcomes)
 for ``python -m models.decision.train``.
 """
 
@@ -23,12 +24,15 @@ import pandas as pd
 from orchestrator.backtest.data import BacktestError, History
 from orchestrator.backtest.engine import walk_forward
 from orchestrator.backtest.gap_study import gap_study
+from orchestrator.backtest.news_head import Embedder, head_study
 from orchestrator.backtest.news_signal import (
     NEWS_TEXT,
     NEWS_WINDOW,
     SOURCES,
     Scorer,
     cache_path,
+    headline_texts,
+    model_embedder,
     model_scorer,
     news_table,
 )
@@ -66,9 +70,11 @@ def signal_backtest(
     decision_tier: str | None = None,
     decision_data: Path | None = None,
     scorer: tuple[Scorer, str] | None = None,
+    embedder: Embedder | None = None,
     progress: bool = True,
 ) -> dict[str, Any]:
-    """The ``signal`` block of the backtest JSON (``scorer`` replaces the sentiment model)."""
+    """The ``signal`` block of the backtest JSON (``scorer`` and ``embedder`` replace the
+    sentiment model; with a ``scorer`` and no ``embedder`` the news head is not measured)."""
     tier = pick_tier(tiers, decision_tier)
     first = min(h.dates[0] for h in histories.values()).item()
     run = walk_forward(histories, [tier], first, end, progress=progress)
@@ -89,6 +95,11 @@ def signal_backtest(
     summary, _ = evaluate_signal(data, start=start, end=end, settings=settings, cost_bps=cost_bps)
     years = list(range(start.year, end.year + 1))
     summary["gap"] = gap_study(data, histories, years=years, settings=settings, cost_bps=cost_bps)
+    embed = embedder or (model_embedder() if scorer is None else None)
+    if embed is not None:
+        texts = headline_texts(histories, settings.max_articles, settings.article_chars)
+        cache = cache_path(state_dir, version, "headline_embeddings")
+        summary["news_head"] = head_study(data, texts, embed, years=years, cache=cache)
     summary.update(
         price_tier=tier.key,
         sentiment_model=version,
