@@ -9,6 +9,9 @@ import pandas as pd
 import pytest
 
 from orchestrator.backtest.news_head import head_study, masked
+from premarket.settings import SignalSettings
+
+SETTINGS = SignalSettings()
 
 
 def test_company_names_and_tickers_are_masked():
@@ -42,23 +45,23 @@ def _world(planted: float, seed: int = 3):
 
 def test_a_planted_signal_is_found_and_noise_is_not():
     data, texts, embed = _world(planted=1.0)
-    found = head_study(data, texts, embed, years=[2019, 2020, 2021], cache=None)
+    found = head_study(data, texts, embed, years=[2019, 2020, 2021], settings=SETTINGS, cache=None)
     assert found["head"]["brier_skill"] > 0.05
     assert found["head"]["dm_vs_base_rate"]["p_value"] < 0.001
     data, texts, embed = _world(planted=0.0)
-    noise = head_study(data, texts, embed, years=[2019, 2020, 2021], cache=None)
+    noise = head_study(data, texts, embed, years=[2019, 2020, 2021], settings=SETTINGS, cache=None)
     assert noise["head"]["brier_skill"] < 0.01  # no skill claimed where there is none
 
 
 def test_no_choice_sees_the_test_year():
     data, texts, embed = _world(planted=1.0)
-    first = head_study(data, texts, embed, years=[2021], cache=None)
+    first = head_study(data, texts, embed, years=[2021], settings=SETTINGS, cache=None)
     scrambled = data.copy()
     test = scrambled["target"].dt.year == 2021
     rng = np.random.default_rng(0)
     scrambled.loc[test, "move"] = rng.permutation(scrambled.loc[test, "move"].to_numpy())
     scrambled.loc[test, "up"] = (scrambled.loc[test, "move"] > 0).astype(float)
-    again = head_study(scrambled, texts, embed, years=[2021], cache=None)
+    again = head_study(scrambled, texts, embed, years=[2021], settings=SETTINGS, cache=None)
     assert again["penalties"] == first["penalties"]  # chosen without the test year's outcomes
     assert again["head_sign_hit_rate"] < first["head_sign_hit_rate"] - 0.2  # outcomes did move
 

@@ -23,10 +23,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from orchestrator.backtest.calibration import brier
 from orchestrator.backtest.data import History
-from orchestrator.backtest.dm import diebold_mariano
-from orchestrator.signals.calibrated import action_of, position_of
+from orchestrator.backtest.direction_scores import direction_scores, positions
 from premarket.decision import L2, fit_logistic, sigmoid
 from premarket.settings import SignalSettings
 
@@ -85,17 +83,9 @@ def walk_forward(data: pd.DataFrame, years: list[int], l2: float = L2) -> pd.Dat
     return pd.concat(held, ignore_index=True) if held else data.iloc[:0]
 
 
-def _hit(p: np.ndarray, up: np.ndarray) -> dict[str, float]:
-    right = ((p >= 0.5) == (up > 0.5)).astype(float)
-    rate = float(right.mean())
-    half = 1.96 * math.sqrt(rate * (1 - rate) / len(right))
-    return {"hit_rate": rate, "hit_rate_ci95": [rate - half, rate + half]}
-
-
 def _book(held: pd.DataFrame, p: np.ndarray, settings: SignalSettings, cost_bps: float) -> dict:
     """One unit per BUY/SELL, in at the open plus slippage, out at the close, after costs."""
-    edge = (2 * np.maximum(p, 1 - p) - 1) * held["mean_abs_move"].to_numpy()
-    side = np.array([position_of(action_of(q, e, settings)) for q, e in zip(p, edge, strict=True)])
+    side = positions(p, held["mean_abs_move"].to_numpy(), settings)
     books = {}
     for slip in SLIPPAGES_BPS:
         net = side * held["move"].to_numpy() - np.abs(side) * (2 * cost_bps + slip) / 10_000
@@ -105,23 +95,16 @@ def _book(held: pd.DataFrame, p: np.ndarray, settings: SignalSettings, cost_bps:
             "mean_daily_bps": float(daily.mean() * 10_000),
             "sharpe": float(daily.mean() / sd * math.sqrt(252)) if sd > 0 else None,
         }
-    return {"traded_share": float(np.mean(side != 0)), "by_slippage": books}
+    return {"by_slippage": books}
 
 
 def _scores(held: pd.DataFrame, settings: SignalSettings, cost_bps: float) -> dict[str, Any]:
-    up = held["up"].to_numpy(float)
-    base_loss = (held["p_base_rate"].to_numpy() - up) ** 2
+    base = held["p_base_rate"].to_numpy()
     out: dict[str, Any] = {"rows": len(held)}
     for name in VARIANTS:
         p = held[f"p_{name}"].to_numpy()
-        loss = (p - up) ** 2
-        daily = pd.Series(loss - base_loss).groupby(held["target"].to_numpy()).mean()
-        score = brier(p, up)
         out[name] = {
-            "brier": score,
-            "brier_skill": 1.0 - score / brier(held["p_base_rate"].to_numpy(), up),
-            **_hit(p, up),
-            "dm_vs_base_rate": diebold_mariano(daily.to_numpy()) if name != "base_rate" else None,
+            **direction_scores(p, held, base, settings),
             "book": _book(held, p, settings, cost_bps),
         }
     return out

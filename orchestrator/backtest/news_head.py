@@ -12,8 +12,8 @@ dictionary and 3-class sentiment. This measures that on the bundled headlines, a
   years before the test year; its penalty and a logistic calibration of its output are chosen
   on the year before the test year, predicted by a ridge trained on the years before that, so
   no choice ever sees the test year;
-- scored like the other variants: Brier, skill against the base rate (the training years' up
-  share on news days), a Diebold-Mariano p-value on daily Brier losses, the hit rate.
+- scored like the other variants (:mod:`orchestrator.backtest.direction_scores`) against the
+  base rate (the training years' up share on news days).
 """
 
 from __future__ import annotations
@@ -25,10 +25,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from orchestrator.backtest.calibration import brier
-from orchestrator.backtest.dm import diebold_mariano
+from orchestrator.backtest.direction_scores import direction_scores
 from orchestrator.data.news import name_pattern
 from premarket.decision import L2, fit_logistic, sigmoid
+from premarket.settings import SignalSettings
 
 Embedder = Callable[[list[str]], np.ndarray]
 """Texts -> ``[n, d]`` embeddings."""
@@ -109,6 +109,7 @@ def _fold(rows: pd.DataFrame, x: np.ndarray, test_year: int) -> pd.DataFrame | N
     b, v, _ = fit_logistic(news[train], up[train], L2, min_rows=1)
     part["p_news"] = sigmoid(b + news[test] @ v)
     part["p_head"] = sigmoid(a + head[:, None] @ w)
+    part["mean_abs_move"] = float(np.mean(np.abs(move[train])))
     return part
 
 
@@ -118,6 +119,7 @@ def head_study(
     embed: Embedder,
     *,
     years: list[int],
+    settings: SignalSettings,
     cache: Path | None,
 ) -> dict[str, Any]:
     """The ``news_head`` block of the backtest JSON: the head against the 3-class feature and
@@ -131,24 +133,13 @@ def head_study(
     if not folds:
         return {"skipped": "too few sessions with news before the test years"}
     held = pd.concat(folds, ignore_index=True)
-    up = held["up"].to_numpy(float)
-    base = (held["p_base_rate"].to_numpy() - up) ** 2
+    base = held["p_base_rate"].to_numpy()
     out: dict[str, Any] = {
         "sessions": len(held),
         "test_years": sorted(held["target"].dt.year.unique().tolist()),
         "penalties": held.groupby(held["target"].dt.year)["penalty"].first().tolist(),
-        "head_sign_hit_rate": float(np.mean((held["head_return"] > 0) == (up > 0.5))),
+        "head_sign_hit_rate": float(np.mean((held["head_return"] > 0) == (held["up"] > 0.5))),
     }
     for name in ("base_rate", "news", "head"):
-        p = held[f"p_{name}"].to_numpy()
-        daily = pd.Series((p - up) ** 2 - base).groupby(held["target"].to_numpy()).mean()
-        right = ((p >= 0.5) == (up > 0.5)).astype(float)
-        half = 1.96 * float(np.sqrt(right.mean() * (1 - right.mean()) / len(right)))
-        out[name] = {
-            "brier": brier(p, up),
-            "brier_skill": 1.0 - brier(p, up) / brier(held["p_base_rate"].to_numpy(), up),
-            "hit_rate": float(right.mean()),
-            "hit_rate_ci95": [float(right.mean()) - half, float(right.mean()) + half],
-            "dm_vs_base_rate": diebold_mariano(daily.to_numpy()) if name != "base_rate" else None,
-        }
+        out[name] = direction_scores(held[f"p_{name}"].to_numpy(), held, base, settings)
     return out

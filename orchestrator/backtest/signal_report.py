@@ -75,8 +75,9 @@ def head_table(head: dict[str, Any]):
         title_justify="left",
     )
     for i, name in enumerate(
-        ["news read as", "Brier", "skill vs base %", "DM p", "hit % [95% CI]"]
-    ):
+        ["news read as", "Brier", "skill vs base %", "ECE", "DM p", "hit % [95% CI]",
+         "leaves HOLD %"]
+    ):  # fmt: skip
         table.add_column(name, justify="left" if i == 0 else "right", no_wrap=i == 0)
     labels = {"base_rate": "nothing (base rate)", "news": "3-class sentiment", "head": "ridge head"}
     for key, label in labels.items():
@@ -86,8 +87,10 @@ def head_table(head: dict[str, Any]):
             label,
             _num(row["brier"], ".5f"),
             _num(100 * row["brier_skill"], "+.3f"),
+            _num(row["ece"], ".4f"),
             _num(dm.get("p_value"), ".2f"),
             f"{_pct(row['hit_rate'])} [{_pct(ci[0])}, {_pct(ci[1])}]",
+            _pct(row["leaves_hold"]),
         )
     return table
 
@@ -114,8 +117,8 @@ def gap_tables(gap: dict[str, Any]) -> list:
         title = f"Overnight gap, held-out {subset.replace('_', ' ')} sessions: {block['rows']}"
         table = Table(title=title, title_justify="left")
         for i, name in enumerate(
-            ["features", "Brier", "skill vs base %", "DM p", "hit % [95% CI]", "traded %",
-             "bp/day at 0 / 5 / 10 bp slippage"]
+            ["features", "Brier", "skill vs base %", "ECE", "DM p", "hit % [95% CI]",
+             "leaves HOLD %", "bp/day at 0 / 5 / 10 bp slippage"]
         ):  # fmt: skip
             table.add_column(name, justify="left" if i == 0 else "right", no_wrap=i == 0)
         for key, label in GAP_LABELS.items():
@@ -126,9 +129,10 @@ def gap_tables(gap: dict[str, Any]) -> list:
                 label,
                 _num(row["brier"], ".5f"),
                 _num(100 * row["brier_skill"], "+.3f"),
+                _num(row["ece"], ".4f"),
                 _num(dm.get("p_value"), ".2f"),
                 f"{_pct(row['hit_rate'])} [{_pct(ci[0])}, {_pct(ci[1])}]",
-                _pct(row["book"]["traded_share"]),
+                _pct(row["leaves_hold"]),
                 " / ".join(
                     _num(books[k]["mean_daily_bps"], "+.2f") for k in ("0bp", "5bp", "10bp")
                 ),

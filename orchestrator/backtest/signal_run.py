@@ -99,7 +99,9 @@ def signal_backtest(
     if embed is not None:
         texts = headline_texts(histories, settings.max_articles, settings.article_chars)
         cache = cache_path(state_dir, version, "headline_embeddings")
-        summary["news_head"] = head_study(data, texts, embed, years=years, cache=cache)
+        summary["news_head"] = head_study(
+            data, texts, embed, years=years, settings=settings, cache=cache
+        )
     summary.update(
         price_tier=tier.key,
         sentiment_model=version,
