@@ -64,8 +64,6 @@ def _weigh(svc, body: bytes) -> int:
     the batch route then refuses by field."""
     try:
         return svc.batch_work(body)
-    except ServiceError:
-        raise
     except (TypeError, ValueError):
         return 1
 

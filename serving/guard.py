@@ -15,7 +15,7 @@ answers in the caller's dialect, before any model work starts.
   passes the same bounded queue as the other routes (:mod:`serving.answers`).
 - :class:`ServiceHeaderDeadline` (uvicorn protocol): a connection whose request headers have not
   arrived within the same timeout is answered 408 and closed
-  (:class:`premarket.http_deadline.HeaderDeadline`).
+  (:class:`premarket.http_server.HeaderDeadline`).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import hmac
 import os
 
 from premarket import service_env
-from premarket.http_deadline import HeaderDeadline
+from premarket.http_server import HeaderDeadline, framed_twice, is_json
 from serving.answers import admitted_batch, disconnected, in_dialect
 from serving.dialects import ServiceError, dialect_of, failure
 from serving.metrics_labels import label_by_route
@@ -63,25 +63,16 @@ def service_token() -> str | None:
     return token
 
 
-def is_json(content_type: bytes) -> bool:
-    """``application/json`` (any parameters) or a ``+json`` type."""
-    kind = content_type.split(b";")[0].strip().lower()
-    return kind == b"application/json" or (
-        kind.startswith(b"application/") and kind.endswith(b"+json")
-    )
-
-
 def framing_problem(headers: list[tuple[bytes, bytes]], method: str) -> ServiceError | None:
     """What is wrong with a request's framing or declared type, before its body is read."""
-    names = [name.lower() for name, _ in headers]
-    if b"content-length" in names and b"transfer-encoding" in names:
+    if framed_twice([name.decode("latin-1").lower() for name, _ in headers]):
         problem = "declares both Content-Length and Transfer-Encoding; send one of them"
         return ServiceError(400, "headers", problem, headers={"Connection": "close"})
     if method not in BODY_METHODS:
         return None
-    content_type = dict(headers).get(b"content-type", b"")
+    content_type = dict(headers).get(b"content-type", b"").decode("latin-1")
     if not is_json(content_type):
-        given = content_type.decode("latin-1") or "none"
+        given = content_type or "none"
         problem = f"is {given!r}; send the body as 'Content-Type: application/json'"
         return ServiceError(415, "Content-Type", problem, headers={"Connection": "close"})
     return None

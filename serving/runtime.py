@@ -71,8 +71,10 @@ BATCH_CALL_TRIES = 3
 
 INTERNAL: ContextVar[bool] = ContextVar("premarket_internal_batch_call", default=False)
 """True inside :func:`call_batch`. The service's own client reaches the batch route through the
-app in the calling task (httpx's ASGI transport), so the guard sees this and does not count
-work the route has admitted already (``serving.answers.admitted_batch``)."""
+app in this process (an ASGI connector that runs the app in a task started with a copy of the
+calling context), so the guard sees the flag and does not count work the route has admitted
+already (``serving.answers.admitted_batch``). A self-proxy over the network
+(``BENTOCLOUD_DEPLOYMENT_URL``) would lose it; this project never sets that."""
 
 RUNNER_CONNECTION = {"max_requests": 2**31 - 1, "max_age": 1e9}
 """``runner_connection`` of every batching service: BentoML's internal client (``self.to_async``)

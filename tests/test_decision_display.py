@@ -1,5 +1,5 @@
 """Issue 30.4: the table stops contradicting itself. When the decision model gives the price
-forecast no weight, a row shows the forecast's band as risk ("range") and no point forecast
+forecast no weight, a row shows only the forecast's p10-p90 band ("band") and no point forecast
 beside the probability, and a probability no input moved says it is the base rate."""
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ def test_a_forecast_without_weight_is_shown_as_range_and_the_base_rate_says_so(t
         signals={"QUIET": _row(quiet, 98.5), "NEWS": _row(told, 98.5), "BOTH": _row(both, 103.0)},
     )
     shown = run.signals
-    assert shown["QUIET"].probability_label == "base rate"
+    assert shown["QUIET"].probability_label == "up (base rate)"
     assert shown["NEWS"].probability_label == ("up" if told.probability_up >= 0.5 else "down")
     assert not shown["NEWS"].forecast_has_weight and shown["BOTH"].forecast_has_weight
     console = Console(width=200, record=True)
@@ -64,7 +64,7 @@ def test_a_forecast_without_weight_is_shown_as_range_and_the_base_rate_says_so(t
         for line in console.export_text().splitlines()
         if line.count("│") > 3
     }
-    assert "base rate" in lines["QUIET"] and "range (97.00-103.00)" in lines["QUIET"]
+    assert "base rate" in lines["QUIET"] and "band (97.00-103.00)" in lines["QUIET"]
     assert "98.50" not in lines["QUIET"] and "98.50" not in lines["NEWS"]  # no falling forecast
     assert "103.00 (97.00-103.00)" in lines["BOTH"]
 
@@ -79,6 +79,6 @@ def test_a_forecast_without_weight_is_shown_as_range_and_the_base_rate_says_so(t
     html = asyncio.run(page())
     store.close()
     quiet_row = html.split('data-symbol="QUIET"')[1].split("</tr>")[0]
-    assert "base rate" in quiet_row and ">range<" in quiet_row and "98.50" not in quiet_row
+    assert "base rate" in quiet_row and ">band<" in quiet_row and "98.50" not in quiet_row
     both_row = html.split('data-symbol="BOTH"')[1].split("</tr>")[0]
-    assert "103.00" in both_row and ">range<" not in both_row
+    assert "103.00" in both_row and ">band<" not in both_row

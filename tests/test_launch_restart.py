@@ -45,7 +45,9 @@ def test_a_killed_service_is_restarted_and_a_killed_launcher_leaves_nothing(tiny
     try:
         # The launcher's own start-up is over only once it says it serves: a service killed
         # before that is a failed start (the launcher exits), not a crash to restart.
-        wait_for(lambda: SERVING in log.read_text(), START_DEADLINE_S, "serving")
+        wait_for(
+            lambda: _serving(proc, log) and SERVING in log.read_text(), START_DEADLINE_S, "serving"
+        )
         assert all(_ready(p) for p in port.values()), log.read_text()
         (tft,) = [s for s in servers_of(root) if "TFTService" in " ".join(s.cmdline())]
         tft_tree = [tft, *tft.children(recursive=True)]

@@ -265,3 +265,16 @@ def test_a_direct_batch_call_is_weighed_by_the_same_queue(guarded_sentiment):
     assert big.json()["field"] == "body" and f"at most {largest:,}" in big.json()["error"]
     small = post(None, url, json={"texts": texts[:2]}, headers=AUTH, timeout=60)
     assert small.status_code == 200 and len(small.json()) == 2
+
+
+def test_work_the_route_admitted_is_not_counted_again_on_its_way_to_the_batch(guarded_sentiment):
+    """More than half the queue in one request: counted twice (the route, then the service's
+    own call of the batch route) it could never be admitted."""
+    described = httpx.get(guarded_sentiment.url + "/describe").json()["limits"]["queue"]
+    largest = described["capacity"] - described["reserve"]
+    text = ("Shares of the company rose after earnings beat estimates. " * 20)[:1000]
+    count = largest // 2 // (len(text) // 4 + 1) + 1  # the word list: 4 characters a unit
+    answer = post(None, guarded_sentiment.url + "/predict", json={"texts": [text] * count},
+                  headers=AUTH, timeout=60)  # fmt: skip
+    assert count * (len(text) // 4 + 1) > largest // 2
+    assert answer.status_code == 200, answer.text

@@ -238,7 +238,7 @@ def create_app(
             description="New York business date, YYYY-MM-DD; today in New York when omitted.",
         ),
         replays: bool | None = Query(None, description=REPLAYS),  # noqa: B008
-    ) -> dict:
+    ) -> Response:
         day = _parse_date(day_text, "date", new_york_date(clock()))
 
         def build() -> str:

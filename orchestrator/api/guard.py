@@ -1,13 +1,17 @@
-"""What the results API does before it trusts a request: size, JSON, schema; and what it logs.
+"""What the results API does before it trusts a request: size, framing, type, time, JSON,
+schema; and what it logs.
 
 FastAPI reads and parses a declared body before the handler runs, so an unauthenticated client
 could make the server hold a body of any size (100 MB took the process from 207 MB to 830 MB)
 before the token was even looked at. ``POST /analyze`` therefore checks the token first and
-then reads its body here: refused by its ``Content-Length`` or as soon as it streams past
-``MAX_BODY_BYTES``, and errors name the field (``symbols``, or ``body`` for bad JSON).
+then reads its body here: refused with 400 when framed both by ``Content-Length`` and chunked,
+413 by its ``Content-Length`` or as soon as it streams past ``MAX_BODY_BYTES``, 408 when it has
+not arrived within ``api.read_timeout_s``, 415 unless declared JSON; errors name the field
+(``symbols``, or ``body`` for bad JSON).
 
 uvicorn's access log writes each request's full path; a token someone put in ``?token=`` would
-land in the log. ``access_log_config`` logs paths without their query values.
+land in the log. ``access_log_config`` logs paths without their query values, and a repeated
+error a few times only (``premarket.http_server.RepeatFilter``).
 """
 
 from __future__ import annotations
@@ -21,6 +25,8 @@ from urllib.parse import parse_qsl, urlencode
 
 from fastapi import Request
 from pydantic import BaseModel, ValidationError
+
+from premarket.http_server import framed_twice, is_json
 
 MAX_BODY_BYTES = 64 * 1024
 """The largest ``POST /analyze`` body (200 tickers and the options take under 4 KB)."""
@@ -43,7 +49,7 @@ async def read_body(request: Request, model: type[M], timeout_s: float) -> M | N
     cannot send that as a "simple" cross-origin request), and it must arrive within
     ``timeout_s`` seconds (408; ``api.read_timeout_s``)."""
     headers = request.headers
-    if "content-length" in headers and "transfer-encoding" in headers:
+    if framed_twice(list(headers.keys())):
         problem = "headers: both Content-Length and Transfer-Encoding; send one"
         raise BodyError(400, problem, "headers")
     declared = headers.get("content-length", "")
@@ -56,10 +62,8 @@ async def read_body(request: Request, model: type[M], timeout_s: float) -> M | N
         raise BodyError(408, f"body: did not arrive within {timeout_s:g} s", "body") from None
     if not raw.strip():
         return None
-    kind = headers.get("content-type", "").split(";")[0].strip().lower()
-    if kind != "application/json" and not (
-        kind.startswith("application/") and kind.endswith("+json")
-    ):
+    kind = headers.get("content-type", "")
+    if not is_json(kind):
         problem = f"Content-Type: {kind or 'none'!r}; send the body as application/json"
         raise BodyError(415, problem, "Content-Type")
     try:
@@ -108,12 +112,12 @@ class QueryRedactor(logging.Filter):
 def access_log_config() -> dict[str, Any]:
     """uvicorn's own logging configuration with the access log's query values left out, and
     a repeated error (accept failures, "Too many open files") logged a few times, not a million
-    (``premarket.http_deadline.RepeatFilter``); asyncio's own errors go the same way."""
+    (``premarket.http_server.RepeatFilter``); asyncio's own errors go the same way."""
     from uvicorn.config import LOGGING_CONFIG
 
     config = copy.deepcopy(LOGGING_CONFIG)
     config.setdefault("filters", {})["no_query"] = {"()": QueryRedactor}
-    config["filters"]["repeats"] = {"()": "premarket.http_deadline.RepeatFilter"}
+    config["filters"]["repeats"] = {"()": "premarket.http_server.RepeatFilter"}
     config["handlers"]["access"]["filters"] = ["no_query"]
     config["handlers"]["default"]["filters"] = ["repeats"]
     config["loggers"]["asyncio"] = {"handlers": ["default"], "level": "WARNING", "propagate": False}

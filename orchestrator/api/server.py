@@ -5,7 +5,7 @@ low open-file limit 215,014 "Too many open files" tracebacks were written in 55 
 from __future__ import annotations
 
 from orchestrator.api.guard import access_log_config
-from premarket.http_deadline import HeaderDeadline
+from premarket.http_server import HeaderDeadline
 from premarket.settings import Settings
 
 

@@ -17,7 +17,6 @@ open plus a stated slippage, shown for several slippages.
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
@@ -25,6 +24,7 @@ import pandas as pd
 
 from orchestrator.backtest.data import History
 from orchestrator.backtest.direction_scores import direction_scores, positions
+from orchestrator.backtest.signal_eval import strategy
 from premarket.decision import L2, fit_logistic, sigmoid
 from premarket.settings import SignalSettings
 
@@ -84,18 +84,20 @@ def walk_forward(data: pd.DataFrame, years: list[int], l2: float = L2) -> pd.Dat
 
 
 def _book(held: pd.DataFrame, p: np.ndarray, settings: SignalSettings, cost_bps: float) -> dict:
-    """One unit per BUY/SELL, in at the open plus slippage, out at the close, after costs."""
+    """One unit per BUY/SELL, in at the open plus a slippage, out at the close, after
+    ``cost_bps`` per side: the trades, and per slippage the mean net return of a trade and the
+    book's Sharpe ratio (``signal_eval.strategy``)."""
     side = positions(p, held["mean_abs_move"].to_numpy(), settings)
+    traded = side != 0
     books = {}
     for slip in SLIPPAGES_BPS:
-        net = side * held["move"].to_numpy() - np.abs(side) * (2 * cost_bps + slip) / 10_000
-        daily = pd.Series(net).groupby(held["target"].to_numpy()).mean()
-        sd = float(daily.std())
+        per_side = cost_bps + slip / 2  # the slippage is paid once, on the way in
+        net = side * held["move"].to_numpy() - np.abs(side) * 2 * per_side / 10_000
         books[f"{slip:g}bp"] = {
-            "mean_daily_bps": float(daily.mean() * 10_000),
-            "sharpe": float(daily.mean() / sd * math.sqrt(252)) if sd > 0 else None,
+            "bp_per_trade": float(net[traded].mean() * 10_000) if traded.any() else None,
+            "sharpe": strategy(held, side, per_side).get("sharpe"),
         }
-    return {"by_slippage": books}
+    return {"trades": int(traded.sum()), "by_slippage": books}
 
 
 def _scores(held: pd.DataFrame, settings: SignalSettings, cost_bps: float) -> dict[str, Any]:

@@ -79,9 +79,16 @@ def ridge(x: np.ndarray, y: np.ndarray, penalty: float) -> tuple[np.ndarray, flo
     return weights / scale, float(y.mean()), mean
 
 
+def _signal(fit: tuple[np.ndarray, float, np.ndarray], x: np.ndarray) -> np.ndarray:
+    """The ridge's prediction less its intercept (the training mean move): what the text adds.
+    Calibrating on this, not on the prediction, keeps two ridges fitted on different years
+    (different mean moves) on one scale."""
+    weights, _, mean = fit
+    return (x - mean) @ weights
+
+
 def _predict(fit: tuple[np.ndarray, float, np.ndarray], x: np.ndarray) -> np.ndarray:
-    weights, intercept, mean = fit
-    return intercept + (x - mean) @ weights
+    return fit[1] + _signal(fit, x)
 
 
 def _fold(rows: pd.DataFrame, x: np.ndarray, test_year: int) -> pd.DataFrame | None:
@@ -90,25 +97,25 @@ def _fold(rows: pd.DataFrame, x: np.ndarray, test_year: int) -> pd.DataFrame | N
     early, calib, test = year < test_year - 1, year == test_year - 1, year == test_year
     if early.sum() < 200 or calib.sum() < 100 or not test.any():
         return None
+    train = early | calib
     move, up = rows["move"].to_numpy(float), rows["up"].to_numpy(float)
     errors = {
         p: float(np.mean((_predict(ridge(x[early], move[early], p), x[calib]) - move[calib]) ** 2))
         for p in PENALTIES
     }
     penalty = min(errors, key=errors.get)
-    calib_head = _predict(ridge(x[early], move[early], penalty), x[calib])
-    scale = float(calib_head.std()) or 1.0
-    a, w, _ = fit_logistic((calib_head / scale)[:, None], up[calib], L2, min_rows=1)
-    head = _predict(ridge(x[early | calib], move[early | calib], penalty), x[test]) / scale
-    train = early | calib
+    calib_signal = _signal(ridge(x[early], move[early], penalty), x[calib])
+    scale = float(calib_signal.std()) or 1.0
+    a, w, _ = fit_logistic((calib_signal / scale)[:, None], up[calib], L2, min_rows=1)
+    fitted = ridge(x[train], move[train], penalty)
     part = rows[test].copy()
     part["penalty"] = penalty
-    part["head_return"] = head * scale
+    part["head_return"] = _predict(fitted, x[test])
     part["p_base_rate"] = float(up[train].mean())
     news = rows["news"].to_numpy(float)[:, None]
     b, v, _ = fit_logistic(news[train], up[train], L2, min_rows=1)
     part["p_news"] = sigmoid(b + news[test] @ v)
-    part["p_head"] = sigmoid(a + head[:, None] @ w)
+    part["p_head"] = sigmoid(a + (_signal(fitted, x[test]) / scale)[:, None] @ w)
     part["mean_abs_move"] = float(np.mean(np.abs(move[train])))
     return part
 

@@ -22,8 +22,8 @@ import pandas as pd
 
 from orchestrator.backtest import calibration
 from orchestrator.backtest.data import BacktestError
+from orchestrator.backtest.direction_scores import positions
 from orchestrator.backtest.news_signal import covered
-from orchestrator.signals.calibrated import action_of, position_of
 from orchestrator.tracking.metrics import performance
 from premarket import target
 from premarket.decision import FEATURES, L2, feature_matrix, fit_logistic, sigmoid
@@ -113,13 +113,6 @@ def strategy(held: pd.DataFrame, positions: np.ndarray, cost_bps: float) -> dict
     }
 
 
-def _positions(held: pd.DataFrame, p_up: np.ndarray, settings: SignalSettings) -> np.ndarray:
-    edge = (2 * np.maximum(p_up, 1 - p_up) - 1) * held["mean_abs_move"].to_numpy()
-    return np.array(
-        [position_of(action_of(p, e, settings)) for p, e in zip(p_up, edge, strict=True)]
-    )
-
-
 def evaluate_signal(
     data: pd.DataFrame,
     *,
@@ -153,7 +146,11 @@ def evaluate_signal(
         out: dict[str, Any] = {"sessions": int(mask.sum())}
         for name in ("signal", "price_only", "news_only", "original"):
             p = h[f"p_{name}"].to_numpy()
-            position = original_position[mask] if name == "original" else _positions(h, p, settings)
+            position = (
+                original_position[mask]
+                if name == "original"
+                else positions(p, h["mean_abs_move"].to_numpy(), settings)
+            )
             out[name] = {
                 "calibration": calibration.block(p, up[mask], always),
                 "strategy": strategy(h, position, cost_bps),

@@ -76,7 +76,7 @@ def head_table(head: dict[str, Any]):
     )
     for i, name in enumerate(
         ["news read as", "Brier", "skill vs base %", "ECE", "DM p", "hit % [95% CI]",
-         "leaves HOLD %"]
+         "BUY/SELL %"]
     ):  # fmt: skip
         table.add_column(name, justify="left" if i == 0 else "right", no_wrap=i == 0)
     labels = {"base_rate": "nothing (base rate)", "news": "3-class sentiment", "head": "ridge head"}
@@ -90,7 +90,7 @@ def head_table(head: dict[str, Any]):
             _num(row["ece"], ".4f"),
             _num(dm.get("p_value"), ".2f"),
             f"{_pct(row['hit_rate'])} [{_pct(ci[0])}, {_pct(ci[1])}]",
-            _pct(row["leaves_hold"]),
+            _pct(row["traded_share"]),
         )
     return table
 
@@ -118,7 +118,7 @@ def gap_tables(gap: dict[str, Any]) -> list:
         table = Table(title=title, title_justify="left")
         for i, name in enumerate(
             ["features", "Brier", "skill vs base %", "ECE", "DM p", "hit % [95% CI]",
-             "leaves HOLD %", "bp/day at 0 / 5 / 10 bp slippage"]
+             "BUY/SELL %", "trades", "bp per trade at 0 / 5 / 10 bp slippage"]
         ):  # fmt: skip
             table.add_column(name, justify="left" if i == 0 else "right", no_wrap=i == 0)
         for key, label in GAP_LABELS.items():
@@ -132,10 +132,9 @@ def gap_tables(gap: dict[str, Any]) -> list:
                 _num(row["ece"], ".4f"),
                 _num(dm.get("p_value"), ".2f"),
                 f"{_pct(row['hit_rate'])} [{_pct(ci[0])}, {_pct(ci[1])}]",
-                _pct(row["leaves_hold"]),
-                " / ".join(
-                    _num(books[k]["mean_daily_bps"], "+.2f") for k in ("0bp", "5bp", "10bp")
-                ),
+                _pct(row["traded_share"]),
+                str(row["book"]["trades"]),
+                " / ".join(_num(books[k]["bp_per_trade"], "+.1f") for k in ("0bp", "5bp", "10bp")),
             )
         tables.append(table)
     return tables

@@ -145,12 +145,20 @@ def render(result: RunResult) -> Table:
             f"[{style}]{signal.action}[/]",
             f"{signal.confidence:.1%} {signal.probability_label}",
             f"{signal.current_price:.2f}" + (" [yellow]stale[/]" if signal.stale else ""),
-            f"{price.predicted_price:.2f}{band}" if signal.forecast_has_weight else f"range{band}",
+            _forecast_cell(signal, band),
             _risk_cell(signal.risk),
             TIER_NAMES[price.tier] + (" *" if price.fallback_reason else ""),
             _sentiment_cell(signal.sentiment),
         )
     return table
+
+
+def _forecast_cell(signal: SymbolSignal, band: str) -> str:
+    """The point forecast and its band, or only the band ("band (p10-p90)") when the
+    forecast's direction carries no weight in the probability; "-" without either."""
+    if signal.forecast_has_weight:
+        return f"{signal.price.predicted_price:.2f}{band}"
+    return f"band{band}" if band else "-"
 
 
 def expected_move(risk: RiskForecast | None) -> str:

@@ -141,19 +141,18 @@ class SymbolSignal(_Part):
 
     @property
     def probability_label(self) -> str:
-        """What ``confidence`` is the probability of: the session going "up" or "down"; "base
-        rate" when no input moved it; "conf." for the original rule's uncalibrated number."""
-        if self.drivers == []:
-            return "base rate"
-        if not self.calibrated or self.probability_up is None:
+        """What ``confidence`` is the probability of: the session going "up" or "down", with
+        "(base rate)" when no input moved it; "conf." for the original rule's uncalibrated
+        number."""
+        if self.probability_up is None or (not self.calibrated and self.drivers is None):
             return "conf."
-        return "up" if self.probability_up >= 0.5 else "down"
+        move = "up" if self.probability_up >= 0.5 else "down"
+        return f"{move} (base rate)" if self.drivers == [] else move
 
     @property
     def forecast_has_weight(self) -> bool:
-        """Whether the price forecast's direction moved the probability; if not, its band is
-        shown as risk and its point forecast is left out, so no falling forecast sits beside
-        "51.4% up"."""
+        """Whether the price forecast's direction moved the probability; if not, only its
+        p10-p90 band is shown ("band"), so no falling forecast sits beside "51.8% up"."""
         return self.drivers is None or "price_edge" in self.drivers
 
 

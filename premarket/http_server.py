@@ -1,5 +1,6 @@
-"""A deadline for each request's headers, for every HTTP server of the project (the model
-services and the results API), and a log filter that keeps a flood of one error to a few lines.
+"""What every HTTP server of the project (the model services and the results API) shares: a
+deadline for each request's headers, the request rules both enforce (one framing, a JSON
+body), and a log filter that keeps a flood of one error to a few lines.
 
 uvicorn has no header timeout: 1,000 connections trickling a byte at a time were held for as
 long as they liked, and with a low open-file limit every real request then timed out while
@@ -18,15 +19,32 @@ from typing import Any, ClassVar
 from uvicorn.protocols.http.auto import AutoHTTPProtocol
 
 
+def is_json(content_type: str) -> bool:
+    """``application/json`` (any parameters) or an ``application/...+json`` type: a body a
+    browser page cannot send as a "simple" cross-origin request."""
+    kind = content_type.split(";")[0].strip().lower()
+    return kind == "application/json" or (
+        kind.startswith("application/") and kind.endswith("+json")
+    )
+
+
+def framed_twice(names: list[str]) -> bool:
+    """Both ``Content-Length`` and ``Transfer-Encoding`` (lower-case header ``names``): the
+    ambiguity requests are smuggled past proxies with."""
+    return "content-length" in names and "transfer-encoding" in names
+
+
 class HeaderDeadline(AutoHTTPProtocol):  # type: ignore[misc, valid-type]
     """uvicorn's HTTP protocol with a deadline for each request's headers.
 
     The clock starts when the connection opens and again after each answer. When it runs out
-    and no new request has started meanwhile (its headers never completed), the connection is
-    answered 408 and closed. A request that was pipelined behind the answered one has its
-    headers already: it is running, not late, and is left alone. An idle keep-alive connection
-    is closed by uvicorn earlier. Subclasses set ``timeout_s`` and the answer's extra fields
-    (the caller's dialect).
+    while no request is running (none started, or the last one was answered), the connection
+    is closed: with a 408 when part of a next request had arrived (its headers never
+    completed), silently when nothing had (an idle keep-alive connection, which a client may
+    be about to reuse: a 408 there could be read as the answer to its next request). A request
+    pipelined behind the answered one is running, not late, and is left alone; this holds for
+    both of uvicorn's parsers (h11 starts it inside ``on_response_complete``, httptools as soon
+    as its headers arrive). Subclasses set ``timeout_s`` and the answer's extra fields.
     """
 
     timeout_s: ClassVar[float] = 10.0
@@ -35,29 +53,36 @@ class HeaderDeadline(AutoHTTPProtocol):  # type: ignore[misc, valid-type]
     def connection_made(self, transport) -> None:
         super().connection_made(transport)
         self._deadline: asyncio.TimerHandle | None = None
-        self._await_headers(self.cycle)
+        self._await_headers()
+
+    def data_received(self, data: bytes) -> None:
+        self._heard = True
+        super().data_received(data)
 
     def on_response_complete(self) -> None:
-        answered = self.cycle  # uvicorn starts a pipelined request inside the call below
         super().on_response_complete()
         if not self.transport.is_closing():
-            self._await_headers(answered)
+            self._await_headers()
 
     def connection_lost(self, exc) -> None:
         if self._deadline is not None:
             self._deadline.cancel()
         super().connection_lost(exc)
 
-    def _await_headers(self, answered) -> None:
+    def _await_headers(self) -> None:
         if self._deadline is not None:
             self._deadline.cancel()
-        self._deadline = self.loop.call_later(self.timeout_s, self._expire, answered)
+        self._heard = self.cycle is not None and not self.cycle.response_complete
+        self._deadline = self.loop.call_later(self.timeout_s, self._expire)
 
-    def _expire(self, answered) -> None:
+    def _expire(self) -> None:
         self._deadline = None
-        if self.cycle is answered and not self.transport.is_closing():
+        running = self.cycle is not None and not self.cycle.response_complete
+        if running or self.transport.is_closing():
+            return
+        if self._heard:
             self.transport.write(self.answer())
-            self.transport.close()
+        self.transport.close()
 
     @classmethod
     def answer(cls) -> bytes:
@@ -71,10 +96,15 @@ class HeaderDeadline(AutoHTTPProtocol):  # type: ignore[misc, valid-type]
         return head.encode() + body
 
 
+MAX_KINDS = 1_000
+"""Kinds of error remembered at once (the filter's memory stays bounded)."""
+
+
 class RepeatFilter(logging.Filter):
     """Lets the first record of a kind through, then at most one per ``window_s`` seconds,
     which says how many like it were left out. A kind is the logger, the message template and
-    the exception type: a flood of accept or open errors is a few lines, not a million."""
+    the exception type (the message template's first 200 characters): a flood of accept or
+    open errors is a few lines, not a million."""
 
     def __init__(self, window_s: float = 10.0, clock: Callable[[], float] = time.monotonic):
         super().__init__()
@@ -85,12 +115,14 @@ class RepeatFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if record.levelno < logging.WARNING:
             return True
-        kind = (record.name, record.msg, record.exc_info[0] if record.exc_info else None)
+        kind = (record.name, str(record.msg)[:200], record.exc_info[0] if record.exc_info else None)
         now = self.clock()
         last, left_out = self._seen.get(kind, (float("-inf"), 0))
         if now - last < self.window_s:
             self._seen[kind] = (last, left_out + 1)
             return False
+        if len(self._seen) >= MAX_KINDS:  # messages formatted in place are each a kind: forget
+            self._seen.clear()
         self._seen[kind] = (now, 0)
         if left_out:
             record.msg = f"{record.msg} ({left_out} more like this in the last {self.window_s:g} s)"
