@@ -11,6 +11,8 @@ Warnings and errors of any other kind still show.
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 import logging
 import warnings
 from collections.abc import Iterator
@@ -23,6 +25,7 @@ LOGGERS = (
     "lightning_fabric",
     "pytorch_lightning",
 )
+PACKAGES = ("lightning.pytorch", "pytorch_lightning")
 WARNINGS = (
     "Attribute 'callbacks' removed from hparams",
     r"`isinstance\(treespec, LeafSpec\)` is deprecated",
@@ -31,7 +34,15 @@ WARNINGS = (
 
 @contextmanager
 def quiet_lightning() -> Iterator[None]:
-    """Lightning's loggers at WARNING and the two warnings above ignored, inside the block."""
+    """Lightning's loggers at WARNING and the two warnings above ignored, inside the block.
+
+    Lightning sets its loggers to INFO when it is first imported, so both of its packages are
+    imported here first: a trainer that imports them lazily, inside the block, would
+    otherwise undo the levels set below (the CLI did; a test process that had imported them
+    earlier did not show it)."""
+    for package in PACKAGES:
+        with contextlib.suppress(ImportError):
+            importlib.import_module(package)
     loggers = [logging.getLogger(name) for name in LOGGERS]
     levels = [logger.level for logger in loggers]
     with warnings.catch_warnings():

@@ -147,7 +147,6 @@ def fit(config: TrainConfig, series: list[Series]) -> Any:
     from neuralforecast import NeuralForecast
     from neuralforecast.losses.pytorch import MAE, HuberLoss
     from neuralforecast.models import NHITS
-    from pytorch_lightning.callbacks import RichProgressBar
 
     losses = {"mae": MAE, "huber": HuberLoss}
     if config.loss not in losses:
@@ -156,7 +155,7 @@ def fit(config: TrainConfig, series: list[Series]) -> Any:
     seen = [
         Series(s.symbol, s.dates[: split.valid_stop], s.closes[: split.valid_stop]) for s in series
     ]
-    callbacks = [_keep_best_weights()] + ([RichProgressBar()] if config.progress else [])
+    callbacks = [_keep_best_weights(config.max_steps if config.progress else None)]
     with quiet_lightning():  # its seed line, start-up lines and adverts
         model = NHITS(
             h=config.horizon,
@@ -176,7 +175,7 @@ def fit(config: TrainConfig, series: list[Series]) -> Any:
             logger=False,
             enable_checkpointing=False,
             enable_model_summary=False,
-            enable_progress_bar=config.progress,
+            enable_progress_bar=False,  # one line per validation check instead (see below)
             callbacks=callbacks,
             **config.trainer_kwargs,
         )
@@ -185,24 +184,34 @@ def fit(config: TrainConfig, series: list[Series]) -> Any:
     return nf
 
 
-def _keep_best_weights() -> Any:
+def _keep_best_weights(report_of: int | None = None) -> Any:
     """A Lightning callback that puts back the weights of the best validation check when
     training ends: neuralforecast's early stopping stops ``patience`` checks after the best one
-    and keeps the last weights, which are worse by construction."""
+    and keeps the last weights, which are worse by construction. With ``report_of`` (the step
+    budget) it prints one line per check: Lightning's bar counts epochs of one batch here
+    ("Epoch 199/-2"), and is invisible in a log anyway."""
     from pytorch_lightning.callbacks import Callback
 
     class KeepBestWeights(Callback):
         def __init__(self) -> None:
             self.best = math.inf
             self.state: dict | None = None
+            self.started = time.perf_counter()
 
         def on_validation_end(self, trainer: Any, module: Any) -> None:
             loss = trainer.callback_metrics.get(VAL_MONITOR)
-            if trainer.sanity_checking or loss is None or not float(loss) < self.best:
+            if trainer.sanity_checking or loss is None:
                 return
-            self.best = float(loss)
-            module.best_step = int(trainer.global_step)
-            self.state = {k: v.detach().clone() for k, v in module.state_dict().items()}
+            if float(loss) < self.best:
+                self.best = float(loss)
+                module.best_step = int(trainer.global_step)
+                self.state = {k: v.detach().clone() for k, v in module.state_dict().items()}
+            if report_of is not None:
+                print(
+                    f"step {trainer.global_step}/{report_of}: valid_loss {float(loss):.4f} "
+                    f"(best {self.best:.4f}), {time.perf_counter() - self.started:.0f} s",
+                    flush=True,
+                )
 
         def on_fit_end(self, trainer: Any, module: Any) -> None:
             module.stopped_step = int(trainer.global_step)

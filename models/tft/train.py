@@ -144,7 +144,7 @@ def fit(config: TrainConfig) -> Fitted:
 def _fit(config: TrainConfig) -> Fitted:
     import lightning.pytorch as pl
     import torch
-    from lightning.pytorch.callbacks import EarlyStopping, RichProgressBar
+    from lightning.pytorch.callbacks import EarlyStopping
     from pytorch_forecasting import TemporalFusionTransformer, TimeSeriesDataSet
     from pytorch_forecasting.metrics import QuantileLoss
 
@@ -183,8 +183,6 @@ def _fit(config: TrainConfig) -> Fitted:
     )
     keep_best = _keep_best(config.progress)
     callbacks = [EarlyStopping(monitor="val_loss", patience=config.patience), keep_best]
-    if config.progress:
-        callbacks.append(RichProgressBar())
     gpu = config.accelerator in ("auto", "gpu", "cuda") and torch.cuda.is_available()
     threads = torch.get_num_threads()
     if not gpu:
@@ -204,7 +202,7 @@ def _fit(config: TrainConfig) -> Fitted:
             callbacks=callbacks,
             logger=False,
             enable_checkpointing=False,
-            enable_progress_bar=config.progress,
+            enable_progress_bar=False,  # one line per epoch instead (``_keep_best``)
             enable_model_summary=False,
             default_root_dir=root,
         )
