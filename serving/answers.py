@@ -2,8 +2,8 @@
 
 - A path no route serves was a plain-text ``Not Found``, and ``/predict/`` a 307 redirect to
   ``/predict`` (BentoML's router adds slashes): both are a JSON 404 in the caller's dialect.
-- A 503 always says when to come back (``Retry-After``), also BentoML's own when its batcher
-  sheds a request.
+- A 503 of a direct batch call says when to come back (``Retry-After``), also BentoML's own
+  when its batcher sheds the call, unless the model failed to load (then no retry would help).
 - A direct call of a batch route (``POST /forecast_batch``, ``POST /classify_batch``) passes
   the same bounded queue as the other routes, weighed by its work: 40 clients sending 64-item
   batches used to bypass it, get BentoML's generic 503s and slow ``/predict`` for everyone.
@@ -36,7 +36,8 @@ def batch_list(body: bytes, key: str) -> list[Any]:
 
 async def admitted_batch(app, scope, receive, send, body: bytes, refuse) -> None:
     """Run a batch-route request inside the service's queue, weighed by ``batch_work(body)``:
-    413 when it could never fit, 503 with ``Retry-After`` while the queue is full."""
+    413 when it could never fit, 503 with ``Retry-After`` while the queue is full (and on
+    BentoML's own 503s: :func:`with_retry_after`)."""
     if INTERNAL.get():
         await app(scope, receive, send)
         return
@@ -56,7 +57,7 @@ async def admitted_batch(app, scope, receive, send, body: bytes, refuse) -> None
         except ServiceError as err:
             await refuse(scope, send, err)
             return
-        await app(scope, receive, send)
+        await app(scope, receive, with_retry_after(send, svc))
 
 
 def _weigh(svc, body: bytes) -> int:
@@ -101,7 +102,22 @@ def in_dialect(scope, send) -> Callable[[dict], Awaitable[None]]:
                 err = ServiceError(404, "path", f"{scope['path']} is not a route of this service")
                 await failure(dialect_of(scope["path"]), err)(scope, disconnected, send)
                 return
-            if message["status"] == 503 and b"retry-after" not in found:
+        await send(message)
+
+    return sending
+
+
+def with_retry_after(send, svc) -> Callable[[dict], Awaitable[None]]:
+    """``send`` that adds ``Retry-After`` to a 503 without one (BentoML's own, when its batcher
+    sheds a direct batch call or the model is still loading), unless the model failed to load:
+    retrying that soon would not help, and the service's own 503 then says why instead."""
+
+    async def sending(message: dict) -> None:
+        if message["type"] == "http.response.start" and message["status"] == 503:
+            headers = list(message.get("headers", []))
+            if svc.slot.state != "failed" and not any(
+                n.lower() == b"retry-after" for n, _ in headers
+            ):
                 headers.append((b"retry-after", str(RETRY_AFTER_S).encode()))
                 message = {**message, "headers": headers}
         await send(message)

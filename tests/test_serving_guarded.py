@@ -110,6 +110,7 @@ def test_corrupt_weights_are_never_ready_and_say_why(corrupt_nhits):
         body = forecast_body("AAPL", 30) if path == "/predict" else {"input": forecast_body()}
         response = post(None, proc.url + path, json=body)
         assert response.status_code == 503
+        assert "Retry-After" not in response.headers  # failed to load: retrying will not help
         assert "not finite" in response.text
         assert STORE not in response.text and STORE not in json.dumps(described)
 
