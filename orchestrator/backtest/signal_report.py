@@ -36,11 +36,11 @@ def signal_tables(summary: dict[str, Any]) -> list:
             ),
             title_justify="left",
         )
-        for i, name in enumerate(
+        _add_columns(
+            table,
             ["forecaster", "hit % [95% CI]", "mean conf %", "Brier", "always-up Brier",
-             "ECE", "in market %", "annual % after costs", "Sharpe"]
-        ):  # fmt: skip
-            table.add_column(name, justify="left" if i == 0 else "right", no_wrap=i == 0)
+             "ECE", "in market %", "annual % after costs", "Sharpe"],
+        )  # fmt: skip
         for key, label in LABELS.items():
             c, s = block[key]["calibration"], block[key]["strategy"]
             ci = c["hit_rate_ci95"] or [None, None]
@@ -74,25 +74,34 @@ def head_table(head: dict[str, Any]):
         f"{head['sessions']}; the head's own sign right {_pct(head['head_sign_hit_rate'])}%",
         title_justify="left",
     )
-    for i, name in enumerate(
-        ["news read as", "Brier", "skill vs base %", "ECE", "DM p", "hit % [95% CI]",
-         "BUY/SELL %"]
-    ):  # fmt: skip
-        table.add_column(name, justify="left" if i == 0 else "right", no_wrap=i == 0)
+    _add_columns(table, ["news read as", *SCORE_COLUMNS])
     labels = {"base_rate": "nothing (base rate)", "news": "3-class sentiment", "head": "ridge head"}
     for key, label in labels.items():
-        row = head[key]
-        ci, dm = row["hit_rate_ci95"], row["dm_vs_base_rate"] or {}
-        table.add_row(
-            label,
-            _num(row["brier"], ".5f"),
-            _num(100 * row["brier_skill"], "+.3f"),
-            _num(row["ece"], ".4f"),
-            _num(dm.get("p_value"), ".2f"),
-            f"{_pct(row['hit_rate'])} [{_pct(ci[0])}, {_pct(ci[1])}]",
-            _pct(row["traded_share"]),
-        )
+        table.add_row(label, *_score_cells(head[key]))
     return table
+
+
+SCORE_COLUMNS = ("Brier", "skill vs base %", "ECE", "DM p", "hit % [95% CI]", "BUY/SELL %")
+"""The columns of ``backtest.direction_scores`` in the studies' tables."""
+
+
+def _score_cells(row: dict[str, Any]) -> list[str]:
+    """One ``direction_scores`` block as the cells of :data:`SCORE_COLUMNS`."""
+    ci, dm = row["hit_rate_ci95"], row["dm_vs_base_rate"] or {}
+    return [
+        _num(row["brier"], ".5f"),
+        _num(100 * row["brier_skill"], "+.3f"),
+        _num(row["ece"], ".4f"),
+        _num(dm.get("p_value"), ".2f"),
+        f"{_pct(row['hit_rate'])} [{_pct(ci[0])}, {_pct(ci[1])}]",
+        _pct(row["traded_share"]),
+    ]
+
+
+def _add_columns(table, names: list[str]) -> None:
+    """The first column left-aligned (labels), the rest right-aligned (figures)."""
+    for i, name in enumerate(names):
+        table.add_column(name, justify="left" if i == 0 else "right", no_wrap=i == 0)
 
 
 GAP_LABELS = {
@@ -116,23 +125,15 @@ def gap_tables(gap: dict[str, Any]) -> list:
             continue
         title = f"Overnight gap, held-out {subset.replace('_', ' ')} sessions: {block['rows']}"
         table = Table(title=title, title_justify="left")
-        for i, name in enumerate(
-            ["features", "Brier", "skill vs base %", "ECE", "DM p", "hit % [95% CI]",
-             "BUY/SELL %", "trades", "bp per trade at 0 / 5 / 10 bp slippage"]
-        ):  # fmt: skip
-            table.add_column(name, justify="left" if i == 0 else "right", no_wrap=i == 0)
+        _add_columns(
+            table, ["features", *SCORE_COLUMNS, "trades", "bp per trade at 0 / 5 / 10 bp slippage"]
+        )
         for key, label in GAP_LABELS.items():
             row = block[key]
-            ci, dm = row["hit_rate_ci95"], row["dm_vs_base_rate"] or {}
             books = row["book"]["by_slippage"]
             table.add_row(
                 label,
-                _num(row["brier"], ".5f"),
-                _num(100 * row["brier_skill"], "+.3f"),
-                _num(row["ece"], ".4f"),
-                _num(dm.get("p_value"), ".2f"),
-                f"{_pct(row['hit_rate'])} [{_pct(ci[0])}, {_pct(ci[1])}]",
-                _pct(row["traded_share"]),
+                *_score_cells(row),
                 str(row["book"]["trades"]),
                 " / ".join(_num(books[k]["bp_per_trade"], "+.1f") for k in ("0bp", "5bp", "10bp")),
             )
