@@ -16,10 +16,10 @@ import threading
 import time
 from datetime import date
 from pathlib import Path
-from urllib.parse import urlparse
 
 import httpx
 import pytest
+from raw_http import exchange
 from run_documents import make_run, signal
 from test_api import TOKEN, make_settings
 
@@ -32,17 +32,6 @@ from serving.launch import free_port
 from serving.samples import forecast_body, headlines
 
 ALL = ("tft", "nhits", "sentiment")
-
-
-def _raw(url: str, data: bytes) -> bytes:
-    """Send ``data`` on a fresh connection; read until the server closes it."""
-    parsed = urlparse(url)
-    with socket.create_connection((parsed.hostname, parsed.port), timeout=60) as sock:
-        sock.sendall(data)
-        answer = b""
-        while chunk := sock.recv(65536):
-            answer += chunk
-    return answer
 
 
 def _body_of(name: str) -> bytes:
@@ -98,7 +87,7 @@ def test_double_framing_is_a_400_and_a_form_body_a_415(services, name):
         "POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
         f"Content-Length: {len(body)}\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
     )
-    status, _, answer = _raw(url, head.encode() + chunked).partition(b"\r\n\r\n")
+    status, _, answer = exchange(url, head.encode() + chunked).partition(b"\r\n\r\n")
     assert status.startswith(b"HTTP/1.1 400"), status
     assert json.loads(answer)["field"] == "headers"
     for path, kind in (("/predict", "text/plain"), ("/call", "application/x-www-form-urlencoded")):
@@ -142,10 +131,10 @@ def test_a_pipelined_request_that_runs_long_gets_its_answer_not_a_408():
             time.sleep(0.02)
         url = f"http://127.0.0.1:{sock.getsockname()[1]}"
         two = b"GET /fast HTTP/1.1\r\nHost: x\r\n\r\nGET /slow HTTP/1.1\r\nHost: x\r\n\r\n"
-        answer = _raw(url, two)  # then the idle connection is closed after its deadline
+        answer = exchange(url, two)  # then the idle connection is closed after its deadline
         assert answer.count(b"HTTP/1.1 200") == 2 and b"408" not in answer, answer
-        assert _raw(url, b"") == b""  # idle: closed without an answer a client could misread
-        late = _raw(url, b"GET /fast HTTP/1.1\r\nHost")  # headers that never complete
+        assert exchange(url, b"") == b""  # idle: closed without an answer a client could misread
+        late = exchange(url, b"GET /fast HTTP/1.1\r\nHost")  # headers that never complete
         assert late.startswith(b"HTTP/1.1 408") and json.loads(late.split(b"\r\n\r\n")[1])
     finally:
         server.should_exit = True
@@ -179,14 +168,14 @@ def test_the_api_cuts_off_slow_headers_and_bodies_with_408(tmp_path: Path):
             except httpx.TransportError:
                 assert server.poll() is None and time.monotonic() < deadline
                 time.sleep(0.2)
-        head = _raw(url, b"GET /health HTTP/1.1\r\nHost: x\r\nAccept")
+        head = exchange(url, b"GET /health HTTP/1.1\r\nHost: x\r\nAccept")
         status, _, answer = head.partition(b"\r\n\r\n")
         assert status.startswith(b"HTTP/1.1 408") and json.loads(answer)["field"] == "headers"
         slow_body = (
             f"POST /analyze HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\n"
             'Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{"wait"'
         )
-        status, _, answer = _raw(url, slow_body.encode()).partition(b"\r\n\r\n")
+        status, _, answer = exchange(url, slow_body.encode()).partition(b"\r\n\r\n")
         assert status.startswith(b"HTTP/1.1 408") and json.loads(answer)["field"] == "body"
         assert httpx.get(url + "/health", timeout=10).status_code == 200
     finally:
@@ -271,6 +260,6 @@ def test_api_refuses_two_tokens_and_double_framing(tmp_path: Path):
             "Content-Type: application/json\r\nContent-Length: 2\r\n"
             "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n2\r\n{}\r\n0\r\n\r\n"
         )
-        status, _, body = _raw(url, head.encode()).partition(b"\r\n\r\n")
+        status, _, body = exchange(url, head.encode()).partition(b"\r\n\r\n")
         assert status.startswith(b"HTTP/1.1 400"), status
         assert b'"field":"headers"' in body

@@ -13,16 +13,15 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import socket
 from datetime import date
 from pathlib import Path
-from urllib.parse import urlparse
 
 import httpx
 import numpy as np
 import pytest
 from orchestrator_stubs import make_settings
 from pydantic import SecretStr
+from raw_http import exchange
 
 from models import store
 from orchestrator.jobs.analysis import run_analysis
@@ -163,24 +162,13 @@ def test_model_routes_need_the_token_and_probes_do_not(guarded_sentiment):
 # -- read timeouts ----------------------------------------------------------------------------
 
 
-def _raw(url: str, data: bytes) -> bytes:
-    """Send ``data`` on a fresh connection and read until the server closes it."""
-    parsed = urlparse(url)
-    with socket.create_connection((parsed.hostname, parsed.port), timeout=60) as sock:
-        sock.sendall(data)
-        answer = b""
-        while chunk := sock.recv(65536):
-            answer += chunk
-    return answer
-
-
 def test_a_body_that_trickles_in_is_cut_off_with_408(guarded_sentiment):
     url = guarded_sentiment.url
     head = (
         f"POST /predict HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\n"
         "Content-Type: application/json\r\nContent-Length: 100\r\n\r\n"
     )
-    answer = _raw(url, head.encode() + b'{"text": ')  # 9 of 100 bytes, then silence
+    answer = exchange(url, head.encode() + b'{"text": ')  # 9 of 100 bytes, then silence
     status, _, body = answer.partition(b"\r\n\r\n")
     assert status.startswith(b"HTTP/1.1 408"), answer
     refused = json.loads(body)
@@ -188,7 +176,7 @@ def test_a_body_that_trickles_in_is_cut_off_with_408(guarded_sentiment):
 
 
 def test_headers_that_trickle_in_are_cut_off_with_408(guarded_sentiment):
-    answer = _raw(guarded_sentiment.url, b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-")
+    answer = exchange(guarded_sentiment.url, b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-")
     status, _, body = answer.partition(b"\r\n\r\n")
     assert status.startswith(b"HTTP/1.1 408"), answer
     assert json.loads(body)["field"] == "headers"
