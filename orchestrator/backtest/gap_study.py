@@ -24,7 +24,7 @@ import pandas as pd
 
 from orchestrator.backtest.data import History
 from orchestrator.backtest.direction_scores import direction_scores, positions
-from orchestrator.backtest.signal_eval import strategy
+from orchestrator.backtest.signal_eval import strategy, year_folds
 from premarket.decision import L2, fit_logistic, sigmoid
 from premarket.settings import SignalSettings
 
@@ -37,7 +37,6 @@ VARIANTS = {
 }
 VOL_WINDOW = 20
 SLIPPAGES_BPS = (0.0, 2.0, 5.0, 10.0)
-MIN_TRAIN_ROWS = 500
 
 
 def gap_features(data: pd.DataFrame, histories: dict[str, History]) -> pd.DataFrame:
@@ -67,17 +66,16 @@ def _signed(x: np.ndarray) -> np.ndarray:
 def walk_forward(data: pd.DataFrame, years: list[int], l2: float = L2) -> pd.DataFrame:
     """The held-out rows with ``p_<variant>`` for every variant, one fold per test year."""
     y = data["up"].to_numpy(float)
-    year = data["target"].dt.year.to_numpy()
+    x = {
+        name: _signed(data[cols].to_numpy(float)) if cols else np.zeros((len(data), 0))
+        for name, cols in VARIANTS.items()
+    }
     held = []
-    for test_year in years:
-        train, test = year < test_year, year == test_year
-        if train.sum() < MIN_TRAIN_ROWS or not test.any():
-            continue
+    for _, train, test in year_folds(data, years):
         part = data[test].copy()
-        for name, cols in VARIANTS.items():
-            x = _signed(data[cols].to_numpy(float)) if cols else np.zeros((len(data), 0))
-            intercept, weights, _ = fit_logistic(x[train], y[train], l2)
-            part[f"p_{name}"] = sigmoid(intercept + x[test] @ weights)
+        for name, features in x.items():
+            intercept, weights, _ = fit_logistic(features[train], y[train], l2)
+            part[f"p_{name}"] = sigmoid(intercept + features[test] @ weights)
         part["mean_abs_move"] = float(np.mean(np.abs(data["move"][train])))
         held.append(part)
     return pd.concat(held, ignore_index=True) if held else data.iloc[:0]

@@ -75,17 +75,23 @@ def original_rule(data: pd.DataFrame, settings: SignalSettings) -> tuple[np.ndar
     return np.where(score >= 0, confidence, 1.0 - confidence), position
 
 
+def year_folds(data: pd.DataFrame, years: list[int]):
+    """``(test year, train mask, test mask)`` per test year: train on every year before it;
+    a year without ``MIN_TRAIN_ROWS`` before it, or without rows, is skipped."""
+    year = data["target"].dt.year.to_numpy()
+    for test_year in years:
+        train, test = year < test_year, year == test_year
+        if train.sum() >= MIN_TRAIN_ROWS and test.any():
+            yield test_year, train, test
+
+
 def walk_forward_fit(data: pd.DataFrame, years: list[int], l2: float = L2):
     """Held-out P(up) of every variant, one fold per test year, and each fold's fit."""
     x = data[list(FEATURES)].to_numpy(float)
     y = data["up"].to_numpy(float)
-    year = data["target"].dt.year.to_numpy()
     held = []
     folds = []
-    for test_year in years:
-        train, test = year < test_year, year == test_year
-        if train.sum() < MIN_TRAIN_ROWS or not test.any():
-            continue
+    for test_year, train, test in year_folds(data, years):
         part = data[test].copy()
         fold: dict[str, Any] = {"year": test_year, "train_rows": int(train.sum())}
         for name, cols in VARIANTS.items():
