@@ -133,9 +133,12 @@ def news_table(
     article_chars: int,
     scorer: Scorer,
     cache: Path | None,
+    texts: dict[tuple[str, pd.Timestamp], list[str]] | None = None,
 ) -> pd.DataFrame:
-    """Per (symbol, origin) with news: ``sentiment`` (mean article score) and ``articles``."""
-    texts = headline_texts(histories, max_articles, article_chars)
+    """Per (symbol, origin) with news: ``sentiment`` (mean article score) and ``articles``
+    (``texts``: the windows' headlines when the caller has read them already)."""
+    if texts is None:
+        texts = headline_texts(histories, max_articles, article_chars)
     scores = score_all([t for ts in texts.values() for t in ts], scorer, cache)
     rows = [
         (symbol, origin, float(np.mean([scores[t] for t in ts])), len(ts))

@@ -79,12 +79,14 @@ def signal_backtest(
     first = min(h.dates[0] for h in histories.values()).item()
     run = walk_forward(histories, [tier], first, end, progress=progress)
     score, version = scorer or model_scorer()
+    texts = headline_texts(histories, settings.max_articles, settings.article_chars)
     news = news_table(
         histories,
         max_articles=settings.max_articles,
         article_chars=settings.article_chars,
         scorer=score,
         cache=cache_path(state_dir, version),
+        texts=texts,  # read once: the news head below reads the same windows
     )
     data = decision_dataset(run.predictions, news, sessions, settings.max_articles)
     data["sentiment_model"] = version
@@ -97,7 +99,6 @@ def signal_backtest(
     summary["gap"] = gap_study(data, histories, years=years, settings=settings, cost_bps=cost_bps)
     embed = embedder or (model_embedder() if scorer is None else None)
     if embed is not None:
-        texts = headline_texts(histories, settings.max_articles, settings.article_chars)
         cache = cache_path(state_dir, version, "headline_embeddings")
         summary["news_head"] = head_study(
             data, texts, embed, years=years, settings=settings, cache=cache
