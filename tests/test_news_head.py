@@ -1,6 +1,6 @@
 """Issue 30.1: the news head trained on returns. Company names are masked, no choice sees the
-test year, a real signal in the embeddings is found, and the encoder's embedding of a text
-does not depend on its batch."""
+test year, a real signal in the embeddings is found, the encoder's embedding of a text does not
+depend on its batch, and a session's headlines were all published before its open."""
 
 from __future__ import annotations
 
@@ -8,7 +8,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from orchestrator.backtest import load_prices
+from orchestrator.backtest.data import History
 from orchestrator.backtest.news_head import _fold, head_study, masked, window_embeddings
+from orchestrator.backtest.news_signal import headline_texts
+from orchestrator.data import news
+from premarket.data import PRICES_CSV
 from premarket.settings import SignalSettings
 
 SETTINGS = SignalSettings()
@@ -85,3 +90,29 @@ def test_an_embedding_does_not_depend_on_its_batch(tiny_models):
     together = model.embed(texts).numpy()
     alone = np.stack([model.embed([t]).numpy()[0] for t in texts])
     assert together.shape == (3, alone.shape[1]) and np.allclose(together, alone, atol=1e-5)
+
+
+def test_a_sessions_headlines_were_all_published_before_its_open(monkeypatch):
+    """The windows the head and the 3-class feature read (``headline_texts``) end at the close
+    of the session before the scored one: a headline of every calendar day is planted, dated in
+    its text, and each session sees only days up to its origin, never its own day."""
+    months = (np.datetime64("2021-03-01"), np.datetime64("2021-05-01"))
+    full = load_prices(PRICES_CSV, ["MSFT"])["MSFT"]
+    keep = (full.dates >= months[0]) & (full.dates < months[1])
+    history = History("MSFT", full.dates[keep], full.rows[keep])
+    days = pd.date_range("2021-02-20", "2021-05-10").date
+    planted = {day: {"MSFT": [f"Microsoft headline of {day.isoformat()}"]} for day in days}
+    monkeypatch.setattr(news, "_ticker_headlines", lambda: planted)
+    monkeypatch.setattr(news, "_general_headlines", lambda: {})
+
+    windows = headline_texts({"MSFT": history}, max_articles=10, article_chars=500)
+
+    sessions = [pd.Timestamp(d) for d in history.dates]
+    assert len(windows) == len(sessions) - 1  # every session after the first has a window
+    for (_, origin), texts in windows.items():
+        at = sessions.index(origin)
+        target = sessions[at + 1] if at + 1 < len(sessions) else origin + pd.offsets.BDay()
+        dated = {pd.Timestamp(t.rsplit(" ", 1)[1]) for t in texts}
+        assert max(dated) == origin < target, (origin, sorted(dated))  # the scored session
+        previous = sessions[at - 1]
+        assert min(dated) == previous + pd.Timedelta(days=1)  # weekends join the next window
