@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
 import pytest
 import torch
+from safetensors.torch import load_file
 from transformers import DistilBertConfig, DistilBertModel
 
 from models.sentiment import news_check
@@ -114,13 +116,16 @@ def test_cli_refuses_negative_adaptation_options(capsys):
 
 
 @pytest.mark.slow
-def test_tiny_build_with_mlm_and_self_training_reports_each_step(tmp_path):
+def test_tiny_build_with_mlm_and_self_training_reports_each_step_and_repeats_exactly(tmp_path):
+    """Every step of the recipe runs and is reported, and a second build of the same commit,
+    seed and thread count gives the same weights, bit for bit (issue 32.1)."""
     config = TrainConfig(
         train_limit=32, valid_limit=16, epochs=1.0, threads=1, progress=False,
         save_to_store=False, out=tmp_path / "m", mlm_steps=3, mlm_head_steps=3, mlm_texts=96,
         self_train_pool=64, pseudo_threshold=0.34, pseudo_cap=8,
     )  # fmt: skip
-    meta = json.loads((train(config) / "metrics.json").read_text())
+    built = train(config)
+    meta = json.loads((built / "metrics.json").read_text())
     mlm = meta["adaptation"]["mlm"]
     assert mlm["texts"] == 96 and len(mlm["layers_loss_first_last"]) == 2
     self_train = meta["adaptation"]["self_train"]
@@ -129,3 +134,7 @@ def test_tiny_build_with_mlm_and_self_training_reports_each_step(tmp_path):
     for kind in ("float", "int8"):
         assert meta["news_check"][kind]["examples"] == len(news_check.load()[0])
         assert meta["valid"][kind]["examples"] == 16
+    first = load_file(built / "model.safetensors")
+    again = load_file(train(replace(config, out=tmp_path / "again")) / "model.safetensors")
+    assert first.keys() == again.keys()
+    assert all(torch.equal(first[k], again[k]) for k in first)
