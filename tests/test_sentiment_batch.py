@@ -28,10 +28,10 @@ ROUNDS = 3
 
 
 def sample() -> list[str]:
-    """200 distinct bundled headlines (news and per-ticker sets, 14 to 239 characters) and 100
-    formal news texts of about 5 to 80 tokens (headlines with and without a summary)."""
-    texts = list(dict.fromkeys(headlines(200, seed=15) + mixed_lengths(100, seed=15)))
-    assert len(texts) >= 290
+    """120 distinct bundled headlines (news and per-ticker sets) and 60 formal news texts of
+    about 5 to 80 tokens (headlines with and without a summary)."""
+    texts = list(dict.fromkeys(headlines(120, seed=15) + mixed_lengths(60, seed=15)))
+    assert len(texts) >= 175
     return texts
 
 
