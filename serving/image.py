@@ -23,7 +23,7 @@ import os
 
 import bentoml
 
-CUDA_BASE_IMAGE = "nvidia/cuda:12.8.1-cudnn-runtime-ubuntu24.04"
+CUDA_BASE_IMAGE = "docker.io/nvidia/cuda:12.8.1-cudnn-runtime-ubuntu24.04"
 CPU_BASE_IMAGE = "localhost/premarket-base:bookworm"
 TORCH = "torch==2.13.0"
 NO_DEFAULT_PACKAGES = "none"

@@ -19,9 +19,13 @@ from pathlib import Path
 
 import httpx
 import pytest
+import yaml
 from launching import wait_for
 
+from orchestrator.jobs.recipes import kubernetes_cronjobs
+from premarket.settings import Settings
 from serving.client import post
+from serving.image import CUDA_BASE_IMAGE
 from serving.launch import ROOT, free_port
 from serving.samples import forecast_body, headlines
 
@@ -153,3 +157,43 @@ def test_premarket_analyze_against_the_container(containers, tmp_path: Path):
     assert doc["performance_metrics"]["tier_counts"]["tft"] == 2, doc["errors"]
     news = doc["trading_signals"]["MSFT"]["components"]["sentiment_analysis"]
     assert news["source"] == "model", news
+
+
+def test_make_image_gpu_generates_the_cuda_dockerfile(tiny_models):
+    """``make image-gpu``: its Dockerfile always, the image only where the CUDA base image can
+    be had (never here: no registry, no GPU)."""
+    command = ["make", "--no-print-directory", "-o", "models", f"VENV={sys.prefix}"]
+    done = subprocess.run(
+        [*command, "image-gpu", "GPU_IMAGE=localhost/premarket-test:gpu"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    build = ROOT / "build" / "image" / "gpu"
+    dockerfile = (build / "Dockerfile").read_text()
+    assert f"FROM {CUDA_BASE_IMAGE} AS base-container" in dockerfile
+    assert "build-essential" not in dockerfile and "ENV UV_COMPILE_BYTECODE=0" in dockerfile
+    requirements = (build / "context/env/python/requirements.txt").read_text().splitlines()
+    assert "--extra-index-url https://download.pytorch.org/whl/cu128" in requirements
+    assert "torch==2.13.0" in requirements
+
+
+def test_the_cronjob_command_runs_in_the_image(containers, image):
+    """``premarket crontab --kubernetes``'s container (working dir, command, environment) run
+    in the image, its ``schedule --once`` swapped for one offline ``analyze`` (the slots depend
+    on the clock), reaching the three containers over the host's loopback."""
+    manifest = yaml.safe_load_all(kubernetes_cronjobs(Settings(), image=image))
+    container = next(manifest)["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]
+    assert container["image"] == image
+    assert container["command"][-2:] == ["schedule", "--once"]
+    env = {item["name"]: item["value"] for item in container["env"]}
+    env.update({"PREMARKET_DATABASE_URL": "sqlite:////tmp/p.db", "PREMARKET_STATE_DIR": "/tmp/s"})
+    env.update({f"PREMARKET_{name.upper()}__URL": url for name, url in containers.items()})
+    options = [f"--env={name}={value}" for name, value in env.items()]
+    command = [*container["command"][:-2], "analyze", "--offline", "--as-of", "2022-09-20"]
+    out = podman(
+        "run", "--rm", "--network", "host", "--workdir", container["workingDir"], *options,
+        image, *command, "--symbols", "MSFT",
+    )  # fmt: skip
+    assert "MSFT" in out and "TFT" in out, out
