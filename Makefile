@@ -13,7 +13,8 @@ export HF_HUB_OFFLINE ?= 1
 export TRANSFORMERS_OFFLINE ?= 1
 export PYTHONHASHSEED ?= 0
 
-.PHONY: install demo test test-scenarios bench serve lint models clean postgres-server chromium cron systemd
+.PHONY: install demo test test-scenarios test-container image image-gpu bench serve lint models clean \
+	postgres-server chromium cron systemd container-tools
 
 install: $(STAMP)
 
@@ -37,11 +38,27 @@ demo: models chromium
 	$(BIN)/python -m serving.launch --run-demo
 
 test: install postgres-server chromium cron systemd
-	$(BIN)/python -m pytest -q -m "not scenario" --durations=20
+	$(BIN)/python -m pytest -q -m "not scenario and not container" --durations=20
 
 ## The end-to-end scenarios (marked `scenario`): .ci/run runs them after `make test`.
 test-scenarios: install postgres-server chromium cron systemd
 	$(BIN)/python -m pytest -q -m scenario --durations=10
+
+## The containerized deployment (marked `container`): the CPU image built from tiny models,
+## run with podman and compared with the same services outside it. .ci/run runs it last.
+test-container: install container-tools
+	$(BIN)/python -m pytest -q -m container --durations=10
+
+## The container images of the Bento with podman (deploy/image.py, settings in
+## deploy/containers.conf): CPU (premarket:cpu, its Debian base made here when missing) and
+## CUDA (premarket:gpu: its Dockerfile always, the image where its base image can be had).
+IMAGE ?= premarket:cpu
+GPU_IMAGE ?= premarket:gpu
+image: models container-tools
+	$(BIN)/python deploy/image.py cpu --tag $(IMAGE)
+
+image-gpu: models container-tools
+	$(BIN)/python deploy/image.py gpu --tag $(GPU_IMAGE)
 
 ## $(call debian,TEST,PACKAGES,WHAT,OTHERWISE): when the shell TEST fails, install the Debian
 ## PACKAGES (for WHAT) with apt-get, or stop with "make test needs WHAT: OTHERWISE".
@@ -70,6 +87,10 @@ cron:
 ## systemd-analyze, which tests/test_systemd.py checks the printed timer with (verify, calendar).
 systemd:
 	$(call debian,command -v systemd-analyze >/dev/null,systemd,systemd-analyze,install systemd or set PREMARKET_SKIP_SYSTEMD=1)
+
+## podman (runc, its runtime here) and debootstrap, which make the images and run them.
+container-tools:
+	$(call debian,command -v podman >/dev/null && command -v debootstrap >/dev/null && command -v runc >/dev/null,podman debootstrap runc,podman and debootstrap,install the packages podman runc debootstrap)
 
 bench: models postgres-server
 	$(BIN)/python -m bench

@@ -13,7 +13,7 @@ import bentoml
 from premarket.protocol import ForecastInput, PriceForecast
 from serving import guard
 from serving.describe import forecast_description
-from serving.image import GPU_IMAGE
+from serving.image import SERVICE_IMAGE
 from serving.routes import forecast_app
 from serving.runtime import (
     FORECAST_MAX_BODY,
@@ -32,7 +32,7 @@ CAPACITY = 128
 """Requests in flight before a 503 (each takes well under a millisecond of model time)."""
 
 
-@bentoml.service(name="premarket_nhits", image=GPU_IMAGE, workers=1, traffic={"timeout": 30})
+@bentoml.service(name="premarket_nhits", image=SERVICE_IMAGE, workers=1, traffic={"timeout": 30})
 @bentoml.asgi_app(forecast_app(), path="/")
 class NHitsService:
     model_used = "N-HITS (Backup)"

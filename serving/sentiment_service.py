@@ -33,7 +33,7 @@ from premarket.protocol import MAX_TEXT_CHARS, MAX_TEXTS, SentimentScores
 from serving import guard
 from serving.answers import batch_list
 from serving.describe import sentiment_description
-from serving.image import GPU_IMAGE
+from serving.image import SERVICE_IMAGE
 from serving.routes import sentiment_app
 from serving.runtime import (
     RUNNER_CONNECTION,
@@ -65,7 +65,7 @@ chunk under way (a 256-text request used to run on for minutes after its caller 
 
 @bentoml.service(
     name="premarket_sentiment",
-    image=GPU_IMAGE,
+    image=SERVICE_IMAGE,
     workers=1,
     traffic={"timeout": 30},
     runner_connection=RUNNER_CONNECTION,

@@ -20,7 +20,7 @@ from serving import guard
 from serving.answers import batch_list
 from serving.describe import forecast_description
 from serving.dialects import ServiceError
-from serving.image import GPU_IMAGE
+from serving.image import SERVICE_IMAGE
 from serving.routes import forecast_app
 from serving.runtime import (
     FORECAST_MAX_BODY,
@@ -64,7 +64,7 @@ class BatchOutcome(BaseModel):
 
 @bentoml.service(
     name="premarket_tft",
-    image=GPU_IMAGE,
+    image=SERVICE_IMAGE,
     workers=1,
     traffic={"timeout": 30},
     runner_connection=RUNNER_CONNECTION,

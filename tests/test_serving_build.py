@@ -105,6 +105,7 @@ def test_the_container_is_cuda_with_the_cuda_torch_build(bento):
     dockerfile = (bento / "env/docker/Dockerfile").read_text()
     assert f"FROM {CUDA_BASE_IMAGE} AS base-container" in dockerfile
     assert "uv venv --python 3.11" in dockerfile
+    assert "build-essential" not in dockerfile  # no compilers in the runtime image
     requirements = (bento / "env/python/requirements.txt").read_text().splitlines()
     assert "--extra-index-url https://download.pytorch.org/whl/cu128" in requirements
     assert "torch==2.13.0" in requirements
