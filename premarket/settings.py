@@ -229,6 +229,8 @@ OTHER_VARIABLES = frozenset(
         # the model services' own (premarket.service_env), and their deprecated names
         *(service_env.name(key) for key in service_env.NAMES),
         *service_env.RENAMED.values(),
+        # the container image a `bentoml build` packs (serving/image.py)
+        "PREMARKET_IMAGE",
         # the test suite's and the benchmarks' switches
         "PREMARKET_SKIP_POSTGRES",
         "PREMARKET_SKIP_BROWSER",
