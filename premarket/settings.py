@@ -119,6 +119,11 @@ class Settings(BaseSettings):
         default="https://feeds.finance.yahoo.com/rss/2.0/headline",
         description="Live headlines (Yahoo Finance RSS feed).",
     )
+    yahoo_timeout_s: float = Field(
+        default=10.0,
+        gt=0,
+        description="Whole-call deadline of one Yahoo chart or RSS request, however it drips.",
+    )
 
     @model_validator(mode="after")
     def _hosted_targets_have_a_price(self) -> Settings:

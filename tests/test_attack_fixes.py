@@ -203,11 +203,12 @@ def test_dripping_upstreams_and_webhook_end_in_time_and_the_run_is_stored_first(
         settings.yahoo_rss_url = drip.url + "/rss"
         settings.alerts.webhook_url = SecretStr(drip.url + "/hook")
         settings.alerts.timeout_s, settings.alerts.tries = 1.0, 1
+        settings.yahoo_timeout_s = 1.5
         result = asyncio.run(run_analysis(settings, symbols=["DRIP"]))
     finally:
         drip.close()
     assert result.status == "failed"
-    assert any("sent no complete answer within 10 s" in e.error for e in result.errors)
+    assert any("sent no complete answer within 1.5 s" in e.error for e in result.errors)
     (failed,) = [a for a in result.alerts if a.level == "RUN_FAILED"]
     assert failed.delivered == [] and "no complete answer within 1 s" in failed.errors["webhook"]
     assert drip.stored_when_alerted and all(n == 1 for n in drip.stored_when_alerted)

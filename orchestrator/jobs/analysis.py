@@ -73,12 +73,19 @@ async def _analyse(
 ) -> tuple[dict[str, SymbolSignal | SymbolFailure], dict[str, ChainOutcome]]:
     """Data, forecasts and sentiment for every symbol; a signal or a failure per symbol."""
     limit = asyncio.Semaphore(settings.chain.concurrency)
+    deadline = settings.yahoo_timeout_s
     market: MarketData = (
         OfflineMarketData(settings.prices_csv, run.as_of)
         if offline
-        else YahooMarketData(http, as_of=run.as_of, url_template=settings.yahoo_chart_url)
+        else YahooMarketData(
+            http, as_of=run.as_of, url_template=settings.yahoo_chart_url, timeout_s=deadline
+        )
     )
-    news: NewsProvider = OfflineNews() if offline else YahooNews(http, url=settings.yahoo_rss_url)
+    news: NewsProvider = (
+        OfflineNews()
+        if offline
+        else YahooNews(http, url=settings.yahoo_rss_url, timeout_s=deadline)
+    )
     t = time.perf_counter()
     await run.load_market(market, limit)
     run.latency["market_data_ms"] = elapsed_ms(t)

@@ -33,7 +33,9 @@ async def realized_closes(settings: Settings, offline: bool) -> AsyncIterator[Ma
         yield OfflineMarketData(settings.prices_csv)
         return
     async with httpx.AsyncClient() as http:
-        yield YahooMarketData(http, url_template=settings.yahoo_chart_url)
+        yield YahooMarketData(
+            http, url_template=settings.yahoo_chart_url, timeout_s=settings.yahoo_timeout_s
+        )
 
 
 async def score_accuracy(
