@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
-import shlex
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -21,8 +19,9 @@ import httpx
 import pytest
 import yaml
 from launching import wait_for
+from readme_lines import README_IMAGE, README_PORT, podman_runs
 
-from orchestrator.jobs.recipes import kubernetes_cronjobs
+from orchestrator.jobs.kubernetes import kubernetes_cronjobs
 from premarket.settings import Settings
 from serving.client import post
 from serving.image import CUDA_BASE_IMAGE
@@ -32,9 +31,6 @@ from serving.samples import forecast_body, headlines
 pytestmark = pytest.mark.container
 
 IMAGE = "localhost/premarket-test:cpu"
-README_IMAGE = "premarket:cpu"
-README_PORT = re.compile(r"127\.0\.0\.1:(300[123]):3000")
-SERVICE_OF_PORT = {"3001": "tft", "3002": "nhits", "3003": "sentiment"}
 VARYING = {"timestamp", "inference_time_ms", "latency_ms"}
 READY_S = 600.0
 """Three services starting at once on two cores, compiling their imports (no ``.pyc`` shipped)."""
@@ -52,12 +48,6 @@ def podman(*args: str) -> str:
     return done.stdout
 
 
-def readme_commands(program: str) -> list[list[str]]:
-    """The README's ``program`` command lines (continuations joined), split into words."""
-    text = (ROOT / "README.md").read_text().replace("\\\n", " ")
-    return [shlex.split(line) for line in text.splitlines() if line.startswith(f"{program} ")]
-
-
 @pytest.fixture(scope="module")
 def image(tiny_models) -> str:
     """The README's ``make image`` (``-o models``: the tiny models are in the store already)."""
@@ -73,14 +63,11 @@ def image(tiny_models) -> str:
 def containers(image) -> Iterator[dict[str, str]]:
     """The README's three ``podman run`` lines on free loopback ports; maps each service to its
     base URL. Every container is stopped and removed by id afterwards."""
-    runs = [words for words in readme_commands("podman") if words[1] == "run"]
-    assert len(runs) == 3, runs
     urls: dict[str, str] = {}
     ids: list[str] = []
     try:
-        for words in runs:
+        for name, words in podman_runs().items():
             publish = next(w for w in words if README_PORT.fullmatch(w))
-            name = SERVICE_OF_PORT[README_PORT.fullmatch(publish)[1]]
             port = free_port()
             words = [f"127.0.0.1:{port}:3000" if w == publish else w for w in words]
             words = [image if w == README_IMAGE else w for w in words]

@@ -7,10 +7,11 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 import yaml
+from readme_lines import README_IMAGE, podman_runs
 
 from orchestrator.common.clock import NEW_YORK
 from orchestrator.data.calendar import TradingCalendar
-from orchestrator.jobs.recipes import kubernetes_cronjobs
+from orchestrator.jobs.kubernetes import kubernetes_cronjobs
 from orchestrator.jobs.schedule import run_due, run_schedule
 from orchestrator.storage.slots import SlotClaim
 from premarket.settings import Settings
@@ -287,6 +288,62 @@ def test_kubernetes_cronjobs_parse_and_cover_exactly_the_slots() -> None:
         slots |= _expand(fields)
     assert slots == set(SLOTS)
     assert len({d["metadata"]["name"] for d in docs}) == len(docs)
+
+
+def _containers(doc: dict) -> list[dict]:
+    spec = doc["spec"]["jobTemplate"]["spec"] if doc["kind"] == "CronJob" else doc["spec"]
+    return spec["template"]["spec"]["containers"]
+
+
+def test_kubernetes_services_start_as_the_tested_podman_lines_and_the_cronjobs_call_them(
+    capsys,
+) -> None:
+    """``premarket crontab --kubernetes --services --gpu``: a Deployment and a Service per model
+    service, each container started as the README's ``podman run`` line for it (which the
+    container test runs), its Service selecting exactly its pods, and the CronJobs calling the
+    services by their in-cluster names through real settings variables."""
+    from orchestrator.cli.main import main
+    from premarket.settings import setting_variables
+
+    assert main(["crontab", "--kubernetes", "--services", "--gpu"]) == 0
+    docs = list(yaml.safe_load_all(capsys.readouterr().out))
+    deployments = {d["metadata"]["name"]: d for d in docs if d["kind"] == "Deployment"}
+    services = {d["metadata"]["name"]: d for d in docs if d["kind"] == "Service"}
+    assert deployments.keys() == services.keys() == {f"premarket-{n}" for n in podman_runs()}
+    for name, words in podman_runs().items():
+        deployment, service = deployments[f"premarket-{name}"], services[f"premarket-{name}"]
+        (container,) = _containers(deployment)
+        assert container["image"] == "premarket:gpu"
+        at = words.index(README_IMAGE)
+        assert container.get("args", []) == words[at + 1 :]
+        env = [words[i + 1] for i, w in enumerate(words[:at]) if w == "-e"]
+        assert [f"{e['name']}={e['value']}" for e in container.get("env", [])] == env
+        pods = deployment["spec"]["template"]["metadata"]["labels"]
+        assert deployment["spec"]["selector"]["matchLabels"] == pods == service["spec"]["selector"]
+        assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": 3000}
+        assert service["spec"]["ports"] == [{"port": 3000, "targetPort": 3000}]
+        gpus = container.get("resources", {}).get("limits", {}).get("nvidia.com/gpu")
+        assert gpus == (None if name == "nhits" else 1), name  # N-HITS is numpy-only
+    cronjobs = [d for d in docs if d["kind"] == "CronJob"]
+    assert cronjobs
+    for cronjob in cronjobs:
+        env = {e["name"]: e["value"] for e in _containers(cronjob)[0]["env"]}
+        for name in podman_runs():
+            variable = f"PREMARKET_{name.upper()}__URL"
+            assert variable in setting_variables()
+            assert env[variable] == f"http://premarket-{name}:3000"
+
+
+def test_kubernetes_without_services_asks_no_gpu_and_keeps_the_configured_urls(capsys) -> None:
+    from orchestrator.cli.main import main
+
+    assert main(["crontab", "--kubernetes"]) == 0
+    docs = list(yaml.safe_load_all(capsys.readouterr().out))
+    assert {d["kind"] for d in docs} == {"CronJob"}
+    for doc in docs:
+        (container,) = _containers(doc)
+        assert container["image"] == "premarket:cpu"
+        assert not [e for e in container["env"] if e["name"].endswith("__URL")]
 
 
 def test_bad_slot_names_the_slot() -> None:

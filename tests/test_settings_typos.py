@@ -22,7 +22,8 @@ from test_cron import far_from_now
 from orchestrator.api.app import AnalyzeRequest
 from orchestrator.common.clock import NEW_YORK
 from orchestrator.data.calendar import TradingCalendar
-from orchestrator.jobs.recipes import crontab, kubernetes_cronjobs
+from orchestrator.jobs.kubernetes import kubernetes_cronjobs
+from orchestrator.jobs.recipes import crontab
 from orchestrator.jobs.schedule import run_slot_once
 from orchestrator.storage.store import Store
 from premarket.data import DEMO_AS_OF, PRICES_CSV

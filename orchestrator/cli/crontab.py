@@ -1,7 +1,9 @@
-"""``premarket crontab``: the schedule as crontab lines, a systemd timer, or Kubernetes CronJobs.
+"""``premarket crontab``: the schedule as crontab lines, a systemd timer, or Kubernetes CronJobs
+(with ``--services``, the three model services' Deployments too).
 
-Both recipes work as printed (``orchestrator.jobs.recipes``): the crontab lines use absolute
-paths for the working directory, env file, log and ``premarket`` itself.
+The recipes work as printed (``orchestrator.jobs.recipes``, ``orchestrator.jobs.kubernetes``):
+the crontab lines use absolute paths for the working directory, env file, log and ``premarket``
+itself; the manifests run the image ``make image`` or ``make image-gpu`` builds.
 """
 
 from __future__ import annotations
@@ -21,7 +23,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="Write premarket.service and premarket.timer into DIR instead (e.g. "
         "~/.config/systemd/user).",
     )
-    parser.add_argument("--image", default="premarket:latest", help="Bento image (k8s).")
+    parser.add_argument(
+        "--services",
+        action="store_true",
+        help="With --kubernetes: the model services' Deployments and Services too, and the "
+        "CronJobs calling them.",
+    )
+    parser.add_argument(
+        "--gpu", action="store_true", help="With --services: a GPU each for the TFT and sentiment."
+    )
+    parser.add_argument(
+        "--image", help="The image (k8s; default premarket:cpu, premarket:gpu with --gpu)."
+    )
     parser.add_argument("--secret", default="premarket-secrets", help="Secret with the tokens.")
     parser.add_argument("--claim", default="premarket-data", help="PVC for the store (k8s).")
     parser.add_argument(
@@ -40,7 +53,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from orchestrator.jobs.recipes import crontab, kubernetes_cronjobs, systemd_units
+    from orchestrator.jobs.kubernetes import kubernetes_cronjobs, kubernetes_services
+    from orchestrator.jobs.recipes import crontab, systemd_units
     from premarket.settings import load_settings
 
     settings = load_settings()
@@ -59,7 +73,12 @@ def run(args: argparse.Namespace) -> int:
         )
         return 0
     if args.kubernetes:
-        text = kubernetes_cronjobs(settings, image=args.image, secret=args.secret, claim=args.claim)
+        image = args.image or ("premarket:gpu" if args.gpu else "premarket:cpu")
+        text = kubernetes_cronjobs(
+            settings, image=image, secret=args.secret, claim=args.claim, services=args.services
+        )
+        if args.services:
+            text = kubernetes_services(image=image, gpu=args.gpu) + "---\n" + text
     else:
         text = crontab(settings, **paths, command=args.command)
     print(text, end="")

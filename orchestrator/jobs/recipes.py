@@ -1,5 +1,5 @@
-"""Deployment recipes for the schedule: crontab lines, a systemd timer and Kubernetes CronJobs
-that work as printed.
+"""Deployment recipes for the schedule: crontab lines and a systemd timer that work as printed
+(the Kubernetes manifests are in ``orchestrator.jobs.kubernetes``).
 
 Both run ``premarket schedule --once``, which runs the slot due, skips holidays and slots already
 run (``orchestrator.jobs.schedule``). The CronJobs fire at each slot minute in New York time
@@ -12,14 +12,10 @@ directory. So each crontab line changes to an absolute working directory, export
 and secrets of an env file (``PREMARKET_...=`` lines; a missing file fails the job, in the log,
 rather than run without its secrets), calls the ``premarket`` of this installation by its
 absolute path and appends everything to a log file.
-
-The CronJobs run in the Bento image (``bentofile.yaml`` packs the orchestrator and its
-dependencies next to the services), from the Bento's source folder.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import shlex
 import sys
@@ -28,11 +24,8 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from orchestrator.data.calendar import parse_slot_time
-from orchestrator.jobs.schedule import GRACE
 from premarket.settings import Settings
 
-BENTO_SOURCE = "/home/bentoml/bento/src"
-"""Where the Bento image keeps the packed source (BentoML's ``BENTO_PATH`` plus ``src``)."""
 ONCE_ARGS = ["schedule", "--once"]
 
 
@@ -44,15 +37,6 @@ def installed_command() -> str:
     if script.is_file():
         return shlex.join([str(script), *ONCE_ARGS])
     return shlex.join([os.path.abspath(sys.executable), "-m", "orchestrator.cli.main", *ONCE_ARGS])
-
-
-def _cron_groups(times: list[str]) -> list[tuple[int, list[int]]]:
-    """Slots grouped by minute, e.g. 06:30..09:00 -> [(0, [7, 8, 9]), (30, [6, 7, 8])]."""
-    groups: dict[int, list[int]] = {}
-    for text in times:
-        at = parse_slot_time(text)
-        groups.setdefault(at.minute, []).append(at.hour)
-    return [(minute, sorted(set(hours))) for minute, hours in sorted(groups.items())]
 
 
 def local_hours(settings: Settings, start: date | None = None, days: int = 366) -> list[int]:
@@ -154,75 +138,3 @@ def systemd_units(
         ]
     )
     return {"premarket.service": service + "\n", "premarket.timer": timer + "\n"}
-
-
-def kubernetes_cronjobs(
-    settings: Settings,
-    *,
-    image: str = "premarket:latest",
-    secret: str = "premarket-secrets",
-    claim: str = "premarket-data",
-) -> str:
-    """CronJob manifests (one per slot minute) with ``timeZone``, for ``kubectl apply -f -``.
-
-    The container is the Bento image (``bentoml build`` then ``bentoml containerize``), which
-    holds the orchestrator; it runs ``python -m orchestrator.cli.main schedule --once`` from the
-    Bento's source folder. Secrets (tokens, webhooks) come from a Secret, and the SQLite store
-    and breaker state live on a PersistentVolumeClaim so slots stay idempotent across pods.
-    ``concurrencyPolicy: Forbid`` and a starting deadline inside the grace period keep a late or
-    doubled start from running a slot twice.
-    """
-    q = json.dumps  # JSON strings are valid YAML scalars, and quote anything odd
-    command = q(["python", "-m", "orchestrator.cli.main", *ONCE_ARGS])
-    docs = []
-    for minute, hours in _cron_groups(settings.schedule.slots):
-        schedule = f"{minute} {','.join(map(str, hours))} * * 1-5"
-        docs.append(
-            f"""apiVersion: batch/v1
-kind: CronJob
-metadata:
-  name: premarket-at-minute-{minute:02d}
-  labels:
-    app: premarket
-spec:
-  schedule: {q(schedule)}
-  timeZone: {q(settings.schedule.timezone)}
-  concurrencyPolicy: Forbid
-  startingDeadlineSeconds: {int(GRACE.total_seconds() // 2)}
-  successfulJobsHistoryLimit: 3
-  failedJobsHistoryLimit: 3
-  jobTemplate:
-    spec:
-      backoffLimit: 0
-      activeDeadlineSeconds: {int(GRACE.total_seconds())}
-      template:
-        metadata:
-          labels:
-            app: premarket
-        spec:
-          restartPolicy: Never
-          containers:
-            - name: premarket
-              image: {q(image)}
-              workingDir: {q(BENTO_SOURCE)}
-              command: {command}
-              envFrom:
-                - secretRef:
-                    name: {q(secret)}
-              env:
-                - name: PREMARKET_CONFIG
-                  value: ""
-                - name: PREMARKET_DATABASE_URL
-                  value: "sqlite:////data/premarket.db"
-                - name: PREMARKET_STATE_DIR
-                  value: "/data/state"
-              volumeMounts:
-                - name: data
-                  mountPath: /data
-          volumes:
-            - name: data
-              persistentVolumeClaim:
-                claimName: {q(claim)}
-"""
-        )
-    return "---\n".join(docs)
