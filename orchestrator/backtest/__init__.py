@@ -68,6 +68,10 @@ def run_backtest(
         tiers, skipped = load_tiers(config.tiers, config.history)
     if histories is None:
         histories = load_prices(config.prices, config.symbols)
+    if config.news:
+        from orchestrator.backtest.news_signal import stored_classifier
+
+        stored_classifier()  # a missing sentiment model stops the run now, not after the walk
     run = walk_forward(histories, tiers, config.start, config.end, progress=progress)
     settings = {
         k: str(v) if isinstance(v, Path | date) else v
