@@ -81,16 +81,21 @@ def test_train_on_a_csv_universe_and_serve_the_new_tag(tmp_path: Path, capsys) -
     frame = pd.read_csv(csv, encoding="utf-8-sig")
     rows = frame[frame["symbol"] == "AAA"][["open", "high", "low", "close", "volume"]]
     body = {"symbol": "AAA", "sequence_data": rows.tail(60).to_numpy().tolist()}
-    for name, tag in (("tft", tft_tag), ("nhits", nhits_tag)):
-        proc = ServiceProcess(name, free_port(), env=env, log_dir=tmp_path)
-        proc.start()
-        try:
+    tags = {"tft": tft_tag, "nhits": nhits_tag}
+    procs = {name: ServiceProcess(name, free_port(), env=env, log_dir=tmp_path) for name in tags}
+    answers = {}
+    try:
+        for proc in procs.values():  # both start at once
+            proc.start()
+        for name, proc in procs.items():
             proc.wait_ready(timeout=180)
-            answer = post(None, proc.url + "/predict", json=body, timeout=60).json()
-        finally:
+            answers[name] = post(None, proc.url + "/predict", json=body, timeout=60).json()
+    finally:
+        for proc in procs.values():
             proc.stop()
-        assert answer["success"] is True, answer
-        assert answer["model_version"] == store.metadata_of(tag)["version"]
+    for name, tag in tags.items():
+        assert answers[name]["success"] is True, answers[name]
+        assert answers[name]["model_version"] == store.metadata_of(tag)["version"]
 
 
 def test_bad_universe_arguments_are_one_line_errors(tmp_path: Path, capsys) -> None:
