@@ -33,7 +33,7 @@ def _train(tmp_path: Path, *args: str) -> str:
     ("command", "progress"),
     [
         (("models.nhits.train", "--symbols", "AAPL", "--max-steps", "50", "--hidden", "8"), "step 25/50: valid_loss"),
-        (("models.tft.train", "--symbols", "AAPL", "--max-epochs", "1", "--no-store"), "epoch 0: val_loss"),
+        (("models.tft.train", "--symbols", "AAPL", "--max-epochs", "1", "--batches-per-epoch", "5", "--no-store"), "epoch 0: val_loss"),
     ],
 )  # fmt: skip
 def test_training_prints_its_progress_and_none_of_lightnings_noise(tmp_path, command, progress):
