@@ -32,6 +32,8 @@ from pathlib import Path
 import httpx
 import psutil
 
+from premarket.services import TARGETS
+
 ROOT = Path(__file__).resolve().parent.parent
 HOST = "127.0.0.1"
 READY_TIMEOUT_S = 300.0
@@ -51,9 +53,9 @@ class ServiceSpec:
 
 
 SERVICES: dict[str, ServiceSpec] = {
-    "tft": ServiceSpec("serving.tft_service:TFTService", "TFT_PORT", 3001),
-    "nhits": ServiceSpec("serving.nhits_service:NHitsService", "NHITS_PORT", 3002),
-    "sentiment": ServiceSpec("serving.sentiment_service:SentimentService", "SENTIMENT_PORT", 3003),
+    "tft": ServiceSpec(TARGETS["tft"], "TFT_PORT", 3001),
+    "nhits": ServiceSpec(TARGETS["nhits"], "NHITS_PORT", 3002),
+    "sentiment": ServiceSpec(TARGETS["sentiment"], "SENTIMENT_PORT", 3003),
 }
 
 

@@ -303,13 +303,17 @@ def test_kubernetes_services_start_as_the_tested_podman_lines_and_the_cronjobs_c
     container test runs), its Service selecting exactly its pods, and the CronJobs calling the
     services by their in-cluster names through real settings variables."""
     from orchestrator.cli.main import main
+    from premarket.services import ENTRY, TARGETS
     from premarket.settings import setting_variables
+    from serving.launch import ROOT
 
     assert main(["crontab", "--kubernetes", "--services", "--gpu"]) == 0
     docs = list(yaml.safe_load_all(capsys.readouterr().out))
     deployments = {d["metadata"]["name"]: d for d in docs if d["kind"] == "Deployment"}
     services = {d["metadata"]["name"]: d for d in docs if d["kind"] == "Service"}
     assert deployments.keys() == services.keys() == {f"premarket-{n}" for n in podman_runs()}
+    bentofile = yaml.safe_load((ROOT / "bentofile.yaml").read_text())
+    assert bentofile["service"] == TARGETS[ENTRY]  # the service the image serves by itself
     for name, words in podman_runs().items():
         deployment, service = deployments[f"premarket-{name}"], services[f"premarket-{name}"]
         (container,) = _containers(deployment)

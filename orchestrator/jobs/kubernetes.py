@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from orchestrator.data.calendar import parse_slot_time
 from orchestrator.jobs.recipes import ONCE_ARGS
 from orchestrator.jobs.schedule import GRACE
+from premarket.services import ENTRY, TARGETS
 from premarket.settings import Settings
 
 BENTO_SOURCE = "/home/bentoml/bento/src"
@@ -28,21 +29,20 @@ PORT = 3000
 @dataclass(frozen=True)
 class ModelService:
     name: str
-    service: str | None
-    """``bentoml serve`` target; None for the Bento's entry service (the image's own command)."""
     gpu: bool
     """Whether it uses a GPU when one is given (N-HITS is numpy-only)."""
 
     @property
     def args(self) -> list[str]:
-        """The container's arguments after the image: those of the README's ``podman run``."""
-        if self.service is None:
+        """The container's arguments after the image: those of the README's ``podman run``
+        (none for the Bento's entry service, which the image serves by itself)."""
+        if self.name == ENTRY:
             return []
-        return ["bentoml", "serve", self.service, "--working-dir", BENTO_SOURCE]
+        return ["bentoml", "serve", TARGETS[self.name], "--working-dir", BENTO_SOURCE]
 
     @property
     def env(self) -> dict[str, str]:
-        return {} if self.service is None else {"BENTOML_HOME": BENTO_HOME}
+        return {} if self.name == ENTRY else {"BENTOML_HOME": BENTO_HOME}
 
     @property
     def url(self) -> str:
@@ -50,11 +50,7 @@ class ModelService:
         return f"http://premarket-{self.name}:{PORT}"
 
 
-MODEL_SERVICES = (
-    ModelService("tft", None, gpu=True),
-    ModelService("nhits", "serving.nhits_service:NHitsService", gpu=False),
-    ModelService("sentiment", "serving.sentiment_service:SentimentService", gpu=True),
-)
+MODEL_SERVICES = tuple(ModelService(name, gpu=name != "nhits") for name in TARGETS)
 q = json.dumps  # JSON strings and lists are valid YAML scalars and flow sequences
 
 
