@@ -3,6 +3,8 @@ effect where there is one (so its "no skill" on the bundled history means someth
 
 from __future__ import annotations
 
+from datetime import date
+
 import numpy as np
 import pandas as pd
 
@@ -75,7 +77,8 @@ def test_a_real_gap_effect_is_found_with_its_sign_and_significance():
     study = gap_study(
         data,
         histories,
-        years=[2013, 2014, 2015, 2016, 2017],
+        start=date(2013, 1, 1),
+        end=date(2017, 12, 31),
         settings=SignalSettings(),
         cost_bps=0.0,
     )

@@ -4,6 +4,8 @@ depend on its batch, and a session's headlines were all published before its ope
 
 from __future__ import annotations
 
+from datetime import date
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -17,6 +19,7 @@ from premarket.data import PRICES_CSV
 from premarket.settings import SignalSettings
 
 SETTINGS = SignalSettings()
+YEARS = {"start": date(2019, 1, 1), "end": date(2021, 12, 31)}
 
 
 def test_company_names_and_tickers_are_masked():
@@ -50,11 +53,11 @@ def _world(planted: float, seed: int = 3):
 
 def test_a_planted_signal_is_found_and_noise_is_not():
     data, texts, embed = _world(planted=1.0)
-    found = head_study(data, texts, embed, years=[2019, 2020, 2021], settings=SETTINGS, cache=None)
+    found = head_study(data, texts, embed, **YEARS, settings=SETTINGS, cache=None)
     assert found["head"]["brier_skill"] > 0.05
     assert found["head"]["dm_vs_base_rate"]["p_value"] < 0.001
     data, texts, embed = _world(planted=0.0)
-    noise = head_study(data, texts, embed, years=[2019, 2020, 2021], settings=SETTINGS, cache=None)
+    noise = head_study(data, texts, embed, **YEARS, settings=SETTINGS, cache=None)
     assert noise["head"]["brier_skill"] < 0.01  # no skill claimed where there is none
 
 
@@ -76,7 +79,7 @@ def test_no_choice_sees_the_test_year():
     scrambled.loc[test, "move"] = rng.permutation(scrambled.loc[test, "move"].to_numpy())
     scrambled.loc[test, "up"] = (scrambled.loc[test, "move"] > 0).astype(float)
     again = fold(scrambled)
-    for column in ("p_base_rate", "p_news", "p_head", "head_return", "penalty"):
+    for column in ("p_base_rate", "p_news", "p_head", "head_signal", "penalty"):
         assert np.array_equal(first[column].to_numpy(), again[column].to_numpy()), column
     assert not np.array_equal(first["up"].to_numpy(), again["up"].to_numpy())  # they did move
 

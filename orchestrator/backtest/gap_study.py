@@ -17,6 +17,7 @@ open plus a stated slippage, shown for several slippages.
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 import numpy as np
@@ -24,7 +25,7 @@ import pandas as pd
 
 from orchestrator.backtest.data import History
 from orchestrator.backtest.direction_scores import direction_scores, positions
-from orchestrator.backtest.signal_eval import strategy, year_folds
+from orchestrator.backtest.signal_eval import between, fold_years, strategy, year_folds
 from premarket.decision import L2, fit_logistic, sigmoid
 from premarket.settings import SignalSettings
 
@@ -114,13 +115,15 @@ def gap_study(
     data: pd.DataFrame,
     histories: dict[str, History],
     *,
-    years: list[int],
+    start: date,
+    end: date,
     settings: SignalSettings,
     cost_bps: float,
 ) -> dict[str, Any]:
-    """The ``gap`` block of the backtest JSON: every variant on all held-out sessions and on
-    the sessions with news, each against the base rate."""
-    held = walk_forward(gap_features(data, histories), years)
+    """The ``gap`` block of the backtest JSON: every variant on all held-out sessions in
+    ``[start, end]`` and on those with news, each against the base rate."""
+    held = walk_forward(gap_features(data, histories), fold_years(start, end))
+    held = between(held, start, end)
     with_news = held[held["articles"] > 0]
     return {
         "method": "logistic, walk-forward by year; gap = log(open / previous close) / 20-day vol",

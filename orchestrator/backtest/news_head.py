@@ -9,9 +9,9 @@ dictionary and 3-class sentiment. This measures that on the bundled headlines, a
   embedded by the project's sentiment encoder (mean-pooled last hidden state, frozen; cached per
   build), averaged over the window;
 - a ridge regression of the session's open-to-close return on the embedding, trained on the
-  years before the test year; its penalty and a logistic calibration of its output are chosen
-  on the year before the test year, predicted by a ridge trained on the years before that, so
-  no choice ever sees the test year;
+  years before the year before the test year; its penalty and a logistic calibration of its
+  output are chosen on that year before the test year, and the same ridge then reads the test
+  year, so no choice ever sees the test year and the calibration fits the ridge it is used on;
 - scored like the other variants (:mod:`orchestrator.backtest.direction_scores`) against the
   base rate (the training years' up share on news days).
 """
@@ -19,6 +19,7 @@ dictionary and 3-class sentiment. This measures that on the bundled headlines, a
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from orchestrator.backtest.direction_scores import direction_scores
+from orchestrator.backtest.signal_eval import between, fold_years
 from orchestrator.data.news import name_pattern
 from premarket.decision import L2, fit_logistic, sigmoid
 from premarket.settings import SignalSettings
@@ -99,23 +101,25 @@ def _fold(rows: pd.DataFrame, x: np.ndarray, test_year: int) -> pd.DataFrame | N
         return None
     train = early | calib
     move, up = rows["move"].to_numpy(float), rows["up"].to_numpy(float)
+    fits = {p: ridge(x[early], move[early], p) for p in PENALTIES}
     errors = {
-        p: float(np.mean((_predict(ridge(x[early], move[early], p), x[calib]) - move[calib]) ** 2))
-        for p in PENALTIES
+        p: float(np.mean((_predict(f, x[calib]) - move[calib]) ** 2)) for p, f in fits.items()
     }
     penalty = min(errors, key=errors.get)
-    calib_signal = _signal(ridge(x[early], move[early], penalty), x[calib])
+    # The test year is read by the very ridge the calibration was fitted on: a ridge refitted
+    # with the calibration year, at the same penalty, spreads its output differently.
+    head = fits[penalty]
+    calib_signal = _signal(head, x[calib])
     scale = float(calib_signal.std()) or 1.0
     a, w, _ = fit_logistic((calib_signal / scale)[:, None], up[calib], L2, min_rows=1)
-    fitted = ridge(x[train], move[train], penalty)
     part = rows[test].copy()
     part["penalty"] = penalty
-    part["head_return"] = _predict(fitted, x[test])
+    part["head_signal"] = _signal(head, x[test])
     part["p_base_rate"] = float(up[train].mean())
     news = rows["news"].to_numpy(float)[:, None]
     b, v, _ = fit_logistic(news[train], up[train], L2, min_rows=1)
     part["p_news"] = sigmoid(b + news[test] @ v)
-    part["p_head"] = sigmoid(a + (_signal(fitted, x[test]) / scale)[:, None] @ w)
+    part["p_head"] = sigmoid(a + (part["head_signal"].to_numpy() / scale)[:, None] @ w)
     part["mean_abs_move"] = float(np.mean(np.abs(move[train])))
     return part
 
@@ -125,27 +129,29 @@ def head_study(
     texts: dict[tuple[str, pd.Timestamp], list[str]],
     embed: Embedder,
     *,
-    years: list[int],
+    start: date,
+    end: date,
     settings: SignalSettings,
     cache: Path | None,
 ) -> dict[str, Any]:
     """The ``news_head`` block of the backtest JSON: the head against the 3-class feature and
-    the base rate on the held-out sessions with news."""
+    the base rate on the held-out sessions with news in ``[start, end]``."""
     index, matrix = window_embeddings(texts, embed, cache)
     index["row"] = np.arange(len(index))
     rows = data.merge(index, on=["symbol", "origin"], how="inner").sort_values("target")
     rows = rows.reset_index(drop=True)
     x = matrix[rows["row"].to_numpy()]
-    folds = [f for y in years if (f := _fold(rows, x, y)) is not None]
-    if not folds:
+    folds = [f for y in fold_years(start, end) if (f := _fold(rows, x, y)) is not None]
+    held = between(pd.concat(folds), start, end) if folds else rows.iloc[:0]
+    if held.empty:
         return {"skipped": "too few sessions with news before the test years"}
-    held = pd.concat(folds, ignore_index=True)
     base = held["p_base_rate"].to_numpy()
     out: dict[str, Any] = {
         "sessions": len(held),
         "test_years": sorted(held["target"].dt.year.unique().tolist()),
         "penalties": held.groupby(held["target"].dt.year)["penalty"].first().tolist(),
-        "head_sign_hit_rate": float(np.mean((held["head_return"] > 0) == (held["up"] > 0.5))),
+        # what the text adds (the ridge less its intercept, the training years' mean move)
+        "head_sign_hit_rate": float(np.mean((held["head_signal"] > 0) == (held["up"] > 0.5))),
     }
     for name in ("base_rate", "news", "head"):
         out[name] = direction_scores(held[f"p_{name}"].to_numpy(), held, base, settings)

@@ -85,6 +85,16 @@ def year_folds(data: pd.DataFrame, years: list[int]):
             yield test_year, train, test
 
 
+def fold_years(start: date, end: date) -> list[int]:
+    return list(range(start.year, end.year + 1))
+
+
+def between(held: pd.DataFrame, start: date, end: date) -> pd.DataFrame:
+    """The held-out rows whose session lies in ``[start, end]`` (the folds are whole years)."""
+    inside = held["target"].between(pd.Timestamp(start), pd.Timestamp(end))
+    return held[inside].reset_index(drop=True)
+
+
 def walk_forward_fit(data: pd.DataFrame, years: list[int], l2: float = L2):
     """Held-out P(up) of every variant, one fold per test year, and each fold's fit."""
     x = data[list(FEATURES)].to_numpy(float)
@@ -129,10 +139,8 @@ def evaluate_signal(
     seed: int = 0,
 ) -> tuple[dict[str, Any], pd.DataFrame]:
     """Every forecaster's calibration and strategy on the held-out sessions in ``[start, end]``."""
-    years = list(range(start.year, end.year + 1))
-    held, folds = walk_forward_fit(data, years)
-    inside = (held["target"] >= pd.Timestamp(start)) & (held["target"] <= pd.Timestamp(end))
-    held = held[inside].reset_index(drop=True)
+    held, folds = walk_forward_fit(data, fold_years(start, end))
+    held = between(held, start, end)
     if held.empty:
         raise BacktestError(
             f"--news: no session between {start} and {end} has {MIN_TRAIN_ROWS} sessions in "

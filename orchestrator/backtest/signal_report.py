@@ -71,7 +71,7 @@ def head_table(head: dict[str, Any]):
     years = ", ".join(str(y) for y in head["test_years"])
     table = Table(
         title=f"Headlines read for returns, held-out sessions with news ({years}): "
-        f"{head['sessions']}; the head's own sign right {_pct(head['head_sign_hit_rate'])}%",
+        f"{head['sessions']}; the text's own sign (less the mean move) right {_pct(head['head_sign_hit_rate'])}%",
         title_justify="left",
     )
     _add_columns(table, ["news read as", *SCORE_COLUMNS])

@@ -95,13 +95,14 @@ def signal_backtest(
         decision_data.parent.mkdir(parents=True, exist_ok=True)
         data[DATA_COLUMNS].to_csv(decision_data, index=False)
     summary, _ = evaluate_signal(data, start=start, end=end, settings=settings, cost_bps=cost_bps)
-    years = list(range(start.year, end.year + 1))
-    summary["gap"] = gap_study(data, histories, years=years, settings=settings, cost_bps=cost_bps)
+    summary["gap"] = gap_study(
+        data, histories, start=start, end=end, settings=settings, cost_bps=cost_bps
+    )
     embed = embedder or (model_embedder() if scorer is None else None)
     if embed is not None:
         cache = cache_path(state_dir, version, "headline_embeddings")
         summary["news_head"] = head_study(
-            data, texts, embed, years=years, settings=settings, cache=cache
+            data, texts, embed, start=start, end=end, settings=settings, cache=cache
         )
     summary.update(
         price_tier=tier.key,
