@@ -125,5 +125,6 @@ class RepeatFilter(logging.Filter):
             self._seen.clear()
         self._seen[kind] = (now, 0)
         if left_out:
-            record.msg = f"{record.msg} ({left_out} more like this in the last {self.window_s:g} s)"
+            # counted since the last one shown, which may be long ago: say how long
+            record.msg = f"{record.msg} ({left_out} more like this in the {now - last:.0f} s since)"
         return True

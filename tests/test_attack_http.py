@@ -197,7 +197,14 @@ def test_a_flood_of_one_error_is_a_few_lines_that_count_the_rest():
     assert flood.filter(record("another error"))  # another kind has its own count
     now[0] = 10.5
     summary = record()
-    assert flood.filter(summary) and "99999 more like this" in summary.getMessage()
+    assert (
+        flood.filter(summary) and "99999 more like this in the 10 s since" in summary.getMessage()
+    )
+    now[0] = 3600.0
+    assert flood.filter(record()) and not flood.filter(record())  # shown, then one left out
+    now[0] = 7200.0  # an hour later the count says how long it covers
+    late = record()
+    assert flood.filter(late) and "1 more like this in the 3600 s since" in late.getMessage()
     quiet = logging.LogRecord("uvicorn.access", logging.INFO, __file__, 1, "GET /", (), None)
     assert all(flood.filter(quiet) for _ in range(3))  # information is never dropped
     from orchestrator.api.guard import access_log_config
