@@ -270,3 +270,11 @@ def test_api_refuses_two_tokens_and_double_framing(tmp_path: Path):
         status, _, body = exchange(url, head.encode()).partition(b"\r\n\r\n")
         assert status.startswith(b"HTTP/1.1 400"), status
         assert b'"field":"headers"' in body
+        # on every route, before any token: a matter of the connection, not of /analyze
+        head = (
+            "GET /health HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n"
+            "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n2\r\n{}\r\n0\r\n\r\n"
+        )
+        status, _, body = exchange(url, head.encode()).partition(b"\r\n\r\n")
+        assert status.startswith(b"HTTP/1.1 400"), status
+        assert b'"field":"headers"' in body

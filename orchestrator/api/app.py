@@ -26,7 +26,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 import premarket
 from orchestrator.api.analyze_request import AnalyzeRequest
 from orchestrator.api.dashboard import mount_dashboard
-from orchestrator.api.guard import BodyError, read_body
+from orchestrator.api.guard import BodyError, OneFraming, read_body
 from orchestrator.api.probes import Probes
 from orchestrator.common.clock import new_york_date, utc_now
 from orchestrator.data.calendar import calendar_of, out_of_range
@@ -126,6 +126,7 @@ def create_app(
         description="Pre-market signals by New York business date. POST /analyze needs a "
         "Bearer token (PREMARKET_API__TOKEN).",
     )
+    app.add_middleware(OneFraming)
 
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError) -> JSONResponse:

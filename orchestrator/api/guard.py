@@ -4,10 +4,13 @@ schema; and what it logs.
 FastAPI reads and parses a declared body before the handler runs, so an unauthenticated client
 could make the server hold a body of any size (100 MB took the process from 207 MB to 830 MB)
 before the token was even looked at. ``POST /analyze`` therefore checks the token first and
-then reads its body here: refused with 400 when framed both by ``Content-Length`` and chunked,
-413 by its ``Content-Length`` or as soon as it streams past ``MAX_BODY_BYTES``, 408 when it has
+then reads its body here: refused with 413 by its ``Content-Length`` or as soon as it streams past ``MAX_BODY_BYTES``, 408 when it has
 not arrived within ``api.read_timeout_s``, 415 unless declared JSON; errors name the field
 (``symbols``, or ``body`` for bad JSON).
+
+A request framed both by ``Content-Length`` and chunked is refused on every route, token or
+not (:class:`OneFraming`): that ambiguity is how requests are smuggled past proxies, a matter of
+the connection rather than of one route.
 
 uvicorn's access log writes each request's full path; a token someone put in ``?token=`` would
 land in the log. ``access_log_config`` logs paths without their query values, and a repeated
@@ -24,13 +27,34 @@ from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlencode
 
 from fastapi import Request
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ValidationError
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from premarket.http_server import framed_twice, is_json
 
 MAX_BODY_BYTES = 64 * 1024
 """The largest ``POST /analyze`` body (200 tickers and the options take under 4 KB)."""
 M = TypeVar("M", bound=BaseModel)
+
+
+class OneFraming:
+    """ASGI middleware: a request framed both by ``Content-Length`` and chunked gets a 400
+    naming ``headers`` (and the connection closed) before any route or token check."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        names = [name.decode("latin-1").lower() for name, _ in scope.get("headers", ())]
+        if scope["type"] == "http" and framed_twice(names):
+            problem = "headers: both Content-Length and Transfer-Encoding; send one"
+            answer = JSONResponse(
+                {"error": problem, "field": "headers"}, 400, headers={"Connection": "close"}
+            )
+            await answer(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
 
 
 class BodyError(Exception):
@@ -44,14 +68,10 @@ class BodyError(Exception):
 async def read_body(request: Request, model: type[M], timeout_s: float) -> M | None:
     """The body as ``model``; None when there is none. Call only after authorising.
 
-    A request framed both by ``Content-Length`` and chunked is refused (how requests are
-    smuggled past proxies), a body must be declared ``application/json`` (a browser page
-    cannot send that as a "simple" cross-origin request), and it must arrive within
-    ``timeout_s`` seconds (408; ``api.read_timeout_s``)."""
+    A body must be declared ``application/json`` (a browser page cannot send that as a
+    "simple" cross-origin request), and it must arrive within ``timeout_s`` seconds (408;
+    ``api.read_timeout_s``)."""
     headers = request.headers
-    if framed_twice(list(headers.keys())):
-        problem = "headers: both Content-Length and Transfer-Encoding; send one"
-        raise BodyError(400, problem, "headers")
     declared = headers.get("content-length", "")
     if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
         raise BodyError(413, f"body: {declared} bytes; at most {MAX_BODY_BYTES}", "body")
