@@ -24,6 +24,7 @@ from pydantic import SecretStr
 from raw_http import exchange
 
 from models import store
+from models.sentiment.lexicon import LexiconClassifier
 from orchestrator.jobs.analysis import run_analysis
 from premarket.data import DEMO_AS_OF
 from serving.client import post
@@ -259,11 +260,11 @@ def test_a_direct_batch_call_is_weighed_by_the_same_queue(guarded_sentiment):
 def test_work_the_route_admitted_is_not_counted_again_on_its_way_to_the_batch(guarded_sentiment):
     """More than half the queue in one request: counted twice (the route, then the service's
     own call of the batch route) it could never be admitted."""
-    described = httpx.get(guarded_sentiment.url + "/describe").json()["limits"]["queue"]
-    largest = described["capacity"] - described["reserve"]
+    described = httpx.get(guarded_sentiment.url + "/describe").json()
+    assert described["model"]["source"] == "lexicon"  # the units below are the word list's
+    largest = described["limits"]["queue"]["capacity"] - described["limits"]["queue"]["reserve"]
     text = ("Shares of the company rose after earnings beat estimates. " * 20)[:1000]
-    count = largest // 2 // (len(text) // 4 + 1) + 1  # the word list: 4 characters a unit
+    count = largest // 2 // LexiconClassifier().work_of([text]) + 1  # just over half the queue
     answer = post(None, guarded_sentiment.url + "/predict", json={"texts": [text] * count},
                   headers=AUTH, timeout=60)  # fmt: skip
-    assert count * (len(text) // 4 + 1) > largest // 2
     assert answer.status_code == 200, answer.text
