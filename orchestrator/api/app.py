@@ -78,12 +78,6 @@ def _parse_date(text: str | None, field: str, default: date | None) -> date | No
         ) from None
 
 
-def _json(run: RunResult) -> str:
-    """``run.to_document()`` as JSON text, written straight from the model: a large run is
-    never also held as a tree of Python objects."""
-    return run.model_dump_json(exclude_unset=True)
-
-
 def _run_summary(run: RunResult | None) -> dict | None:
     if run is None:
         return None
@@ -246,7 +240,7 @@ def create_app(
             found = store.run_for_date(day, replays)
             if found is None:
                 raise ApiError(404, f"no run for New York business date {day}", date=str(day))
-            return _json(found)
+            return found.to_json()
 
         return await document(build)
 
@@ -257,7 +251,7 @@ def create_app(
             found = store.latest_run(replays)
             if found is None:
                 raise ApiError(404, "no run has been stored yet")
-            return _json(found)
+            return found.to_json()
 
         return await document(build)
 
@@ -269,7 +263,7 @@ def create_app(
         today = new_york_date(clock())
 
         def build() -> str:
-            runs = ",".join(_json(r) for r in store.recent_runs(days, today, replays))
+            runs = ",".join(r.to_json() for r in store.recent_runs(days, today, replays))
             return f'{{"days":{days},"until":"{today.isoformat()}","runs":[{runs}]}}'
 
         return await document(build)

@@ -281,3 +281,8 @@ class RunResult(_Part):
     def to_document(self) -> dict:
         """The JSON document (unset optional parts left out, see the module docstring)."""
         return self.model_dump(mode="json", exclude_unset=True)
+
+    def to_json(self) -> str:
+        """:meth:`to_document` as JSON text, written straight from the model: a large run is
+        never also held as a tree of Python objects (the results API's answers)."""
+        return self.model_dump_json(exclude_unset=True)
