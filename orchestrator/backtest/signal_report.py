@@ -81,7 +81,7 @@ def head_table(head: dict[str, Any]):
     return table
 
 
-SCORE_COLUMNS = ("Brier", "skill vs base %", "ECE", "DM p", "hit % [95% CI]", "BUY/SELL %")
+SCORE_COLUMNS = ("Brier", "skill vs base %", "ECE", "DM p", "hit % [95% CI by day]", "BUY/SELL %")
 """The columns of ``backtest.direction_scores`` in the studies' tables."""
 
 
