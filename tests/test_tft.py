@@ -233,9 +233,12 @@ def test_cli_refuses_bad_arguments(capsys):
     assert "--max-epochs" in capsys.readouterr().err
 
 
-def test_two_trainings_of_one_commit_give_identical_weights() -> None:
-    """The budget is epochs and batches, never seconds: a busy machine trains the same model."""
+def test_two_trainings_of_one_commit_give_identical_weights(tmp_path) -> None:
+    """The budget is epochs and batches, never seconds: a busy machine trains the same model,
+    and writes the same bytes (checking a build is comparing two files' hashes)."""
     import torch
+
+    from models.tft.persist import WEIGHTS_FILE, save_model
 
     config = TrainConfig(
         symbols=("AAPL", "MSFT"), max_epochs=2, limit_train_batches=3, hidden_size=8,
@@ -246,3 +249,7 @@ def test_two_trainings_of_one_commit_give_identical_weights() -> None:
     a, b = first.model.state_dict(), second.model.state_dict()
     assert a.keys() == b.keys()
     assert all(torch.equal(a[k], b[k]) for k in a)
+    files = [
+        save_model(f, tmp_path / name) / WEIGHTS_FILE for f, name in [(first, "a"), (second, "b")]
+    ]
+    assert files[0].read_bytes() == files[1].read_bytes()

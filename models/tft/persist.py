@@ -30,11 +30,16 @@ def config_json(fitted: Fitted, version: str) -> dict[str, Any]:
 
 def save_model(fitted: Fitted, directory: Path) -> Path:
     """Write ``weights.safetensors`` and ``config.json`` (no pickle) into ``directory``."""
+    from safetensors.torch import load_file, save_file
     from safetensors.torch import save_model as save_weights
 
     directory.mkdir(parents=True, exist_ok=True)
     weights = directory / WEIGHTS_FILE
     save_weights(fitted.model, str(weights))
+    # save_model names each dropped shared tensor in a header map that it writes in a random
+    # order, so equal weights gave different bytes (and version digests). Written again
+    # without that map: the loader finds the shared names from the network itself.
+    save_file(load_file(weights), weights)
     digest = hashlib.sha256(weights.read_bytes()).hexdigest()[:10]
     version = f"tft-{dt.datetime.now(dt.UTC):%Y%m%d%H%M%S}-{digest}"
     config = config_json(fitted, version)
