@@ -25,12 +25,13 @@ def test_metrics_by_hand():
 
 
 @pytest.mark.slow
-def test_tiny_fine_tuning_run_is_stored_with_metrics_and_serves(monkeypatch):
+def test_tiny_fine_tuning_run_is_stored_with_metrics_and_serves(monkeypatch, capfd):
     config = TrainConfig(
         train_limit=32, valid_limit=24, epochs=3, batch_size=8, lr=1e-4, progress=False,
         mlm_steps=0,
     )  # fmt: skip
     path = train(config)
+    assert "Writing model shards" not in capfd.readouterr().err  # transformers' own bar, off
     meta = store.metadata_of("sentiment")
     assert path == store.path_of("sentiment")
     assert (path / "model.safetensors").is_file() and not list(path.glob("*.bin"))

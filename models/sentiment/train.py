@@ -31,6 +31,8 @@ import os
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -144,6 +146,21 @@ def default_recipe() -> str:
     return recipe_of(recipe_fields(TrainConfig()))
 
 
+@contextmanager
+def _no_hub_bars() -> Iterator[None]:
+    """transformers' own tqdm bars off inside the block ("Writing model shards" for a
+    sub-second write of one file): the build shows its progress in one place, its rich bars."""
+    from transformers.utils import logging as hf_logging
+
+    enabled = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if enabled:
+            hf_logging.enable_progress_bar()
+
+
 def train(config: TrainConfig) -> Path:
     """Build one model; returns its folder (in the store when ``save_to_store``)."""
     from models.sentiment import news_check
@@ -172,8 +189,9 @@ def train(config: TrainConfig) -> Path:
     trained = time.perf_counter()
     out = Path(config.out) if config.out else Path(tempfile.mkdtemp(prefix="sentiment-"))
     out.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(out)
-    tokenizer.save_pretrained(out)
+    with _no_hub_bars():
+        model.save_pretrained(out)
+        tokenizer.save_pretrained(out)
     # Scored as saved and loaded by the service, so these are the served model's figures.
     scorers = {k: SentimentClassifier.load(out, quantized=k == "int8", device="cpu") for k in KINDS}
     evaluated = {
